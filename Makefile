@@ -1,0 +1,68 @@
+# carcourse: `make lab` opens the course in JupyterLab, `make test` runs every test.
+# Both create .venv when it is missing or older than pyproject.toml, and reuse it otherwise.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.carcourse-installed
+KERNEL := carcourse
+PORT ?= 8888
+TORCH_PIN ?=
+
+.PHONY: lab test setup kernel unit notebooks browser browser-deps bench data clean help
+
+help:
+	@echo "make lab    - set up .venv and open the course in JupyterLab"
+	@echo "make test   - set up .venv and run unit tests, notebooks (nbval, quick mode) and browser tests"
+	@echo "make bench  - quick benchmarks (ratios measured side by side)"
+	@echo "make clean  - remove .venv and caches"
+
+# (Re)install when .venv is missing or pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]" $(TORCH_PIN)
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+kernel: $(STAMP)
+	@$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (carcourse)" >/dev/null
+	@echo "Jupyter kernel '$(KERNEL)' registered in $(VENV)"
+
+lab: kernel
+	@if [ -z "$$DISPLAY" ] && [ -z "$$WAYLAND_DISPLAY" ] && [ "$$(uname)" != Darwin ]; then \
+	  echo "No display: starting JupyterLab without a browser; open the URL it prints."; \
+	  NB="--no-browser"; fi; \
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) $$NB
+
+# Chromium for the browser tests, from the system package manager, only when a browser test exists.
+browser-deps:
+	@if ls tests/browser/test_*.py >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Chromium for the browser tests (apt-get)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; fi
+
+# pytest exits 5 when it collects nothing: that is a pass for a suite that has no tests yet.
+define run_pytest
+	@set +e; $(PY) -m pytest $(1); rc=$$?; if [ $$rc -eq 5 ]; then echo "(no tests collected: $(1))"; rc=0; fi; exit $$rc
+endef
+
+unit: $(STAMP)
+	$(call run_pytest,tests --ignore=tests/browser)
+
+notebooks: kernel
+	$(call run_pytest,--nbval notebooks -p no:cacheprovider --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-kernel-name $(KERNEL))
+
+browser: kernel browser-deps
+	$(call run_pytest,tests/browser)
+
+test: export CARCOURSE_QUICK = 1
+test: export MPLBACKEND = Agg
+test: unit notebooks browser
+
+bench: $(STAMP)
+	$(PY) -m bench --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,77 @@
+"""Command line: `python -m carcourse {data,compare} ...`."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from .data import make_synthetic, save_folder
+
+    t0 = time.perf_counter()
+    splits = make_synthetic(seed=args.seed, quick=args.quick or None)
+    root = save_folder(splits, args.out)
+    print(f"wrote {splits.source} to {root} in {time.perf_counter() - t0:.1f} s")
+    for name, counts in splits.summary().items():
+        print(f"  {name:5s} " + "  ".join(f"{k}={v}" for k, v in counts.items())
+              + f"  total={sum(counts.values())}")
+    return 0
+
+
+def _load_data(source: str, quick: bool | None, seed: int):
+    from .data import load_folder, make_synthetic
+
+    if source == "synthetic":
+        return make_synthetic(seed=seed, quick=quick)
+    return load_folder(source, seed=seed)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .compare_run import run_compare
+
+    quick = True if args.quick else None
+    result = run_compare(data=args.data, epochs=args.epochs, seeds=args.seeds, quick=quick,
+                         out=args.out, device=args.device, progress=not args.no_progress,
+                         seed=args.seed)
+    print()
+    print(result["table"].to_string())
+    print()
+    print(result["verdict"])
+    if args.out:
+        print(f"wrote {args.out}/report.json and figures")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m carcourse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("data", help="write the synthetic data set as a folder tree of PNGs")
+    p.add_argument("--out", required=True, help="folder to write root/{train,val,test}/{notcar,car}/")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="the small CI-sized split")
+    p.set_defaults(func=_cmd_data)
+    p = sub.add_parser("compare", help="train the SmallCNN and ResNet18 on the same split and compare them")
+    p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder tree "
+                   "root/{train,val,test}/{class}/*")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per model (default 12, quick 3)")
+    p.add_argument("--seeds", type=int, default=1, help="training runs per model (mean ± sd)")
+    p.add_argument("--seed", type=int, default=0, help="data seed and first training seed")
+    p.add_argument("--quick", action="store_true", help="small data and few epochs (CI)")
+    p.add_argument("--out", default=None, help="folder for report.json and figures")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
