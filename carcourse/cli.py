@@ -69,9 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .data import DataError
+    from .models import WeightsError
+    from .train import CheckpointError, TrainingDiverged
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except (DataError, WeightsError, CheckpointError, TrainingDiverged, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

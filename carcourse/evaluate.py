@@ -289,7 +289,7 @@ class Comparison:
         seeds = {name: len(reps) for name, reps in self.reports.items()}
         if any(v > 1 for v in seeds.values()):
             d["seeds"] = {name: {m: {"mean": float(np.mean([get(r) for r in reps])),
-                                     "sd": float(np.std([get(r) for r in reps], ddof=1))}
+                                     "sd": _sd([get(r) for r in reps])}
                                  for m, get in _table_metrics(reps[0].classes).items()}
                           for name, reps in self.reports.items()}
         return d
@@ -307,6 +307,11 @@ class Comparison:
                     f"(95 % CI {d['ci95'][0]:+.4f} to {d['ci95'][1]:+.4f}), McNemar p = {p:.3g}.")
         return (f"{lead} is more accurate: {a} − {b} = {d['mean']:+.4f} (95 % CI {d['ci95'][0]:+.4f} "
                 f"to {d['ci95'][1]:+.4f}), McNemar p = {p:.3g}.")
+
+
+def _sd(values: Sequence[float]) -> float:
+    """Sample standard deviation; 0 for a single run."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def _table_metrics(classes: Sequence[str]) -> dict[str, Any]:
@@ -367,3 +372,32 @@ def _point(r: Report, metric: str) -> float:
     if metric == "car_f1":
         return r.per_class[r.classes[-1]]["f1"]
     return getattr(r, metric)
+
+
+@dataclass
+class Calibration:
+    """Reliability of the predicted class's probability (the model's confidence): in each
+    confidence bin, how often the prediction was right. ECE is the mean |accuracy − confidence|
+    weighted by the share of images in the bin."""
+
+    edges: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+    counts: np.ndarray
+    ece: float
+
+
+def calibration(predictions: Predictions, bins: int = 10) -> Calibration:
+    """Bin the images by confidence (max softmax probability) and compare with accuracy."""
+    conf = predictions.probabilities.max(1).values.double().numpy()
+    right = predictions.correct.numpy()
+    k = len(predictions.classes)
+    edges = np.linspace(1.0 / k, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(which, weights=conf, minlength=bins) / counts
+        acc = np.bincount(which, weights=right.astype(float), minlength=bins) / counts
+    used = counts > 0
+    ece = float(np.sum(counts[used] / counts.sum() * np.abs(acc[used] - mean_conf[used])))
+    return Calibration(edges, mean_conf, acc, counts, ece)

@@ -160,3 +160,22 @@ def class_grid(data: ImageSet, per_class: int = 8, seed: int = 0):
         axes[c, 0].set_title(name, fontsize=9, loc="left")
     fig.tight_layout()
     return fig
+
+
+def reliability_diagram(cal, title: str = ""):
+    """Accuracy against confidence per bin (bars) with the diagonal of perfect calibration, and
+    how many images fall in each bin."""
+    plt = _plt()
+    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(5, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    centres = (cal.edges[:-1] + cal.edges[1:]) / 2
+    width = cal.edges[1] - cal.edges[0]
+    used = cal.counts > 0
+    ax.bar(centres[used], cal.accuracy[used], width=width * 0.9, alpha=0.7, label="accuracy in bin")
+    ax.plot(cal.confidence[used], cal.confidence[used], "k.", label="mean confidence in bin")
+    ax.plot([cal.edges[0], 1], [cal.edges[0], 1], "k:", label="perfect calibration")
+    ax.set(ylabel="accuracy", title=title or f"reliability diagram (ECE {cal.ece:.3f})", ylim=(0, 1.02))
+    ax.legend(fontsize=8)
+    ax_n.bar(centres, cal.counts, width=width * 0.9, color="grey")
+    ax_n.set(xlabel="confidence = max softmax probability", ylabel="images", yscale="log")
+    fig.tight_layout()
+    return fig

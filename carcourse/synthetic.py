@@ -352,11 +352,11 @@ def _camera(g, img, size) -> Tensor:
     gain = _u(g, n, 0.65, 1.25).unsqueeze(1)
     cast = 1 + 0.05 * (torch.rand(n, 3, 1, 1, generator=g) * 2 - 1)
     img = img * gain * cast
-    haze = (torch.rand(n, 1, 1, 1, generator=g) ** 2) * 0.35
+    haze = (torch.rand(n, 1, 1, 1, generator=g) ** 2) * 0.45
     haze_colour = torch.tensor([0.62, 0.66, 0.72]).view(1, 3, 1, 1)
     img = img * (1 - haze) + haze_colour * haze
-    img = _blur(img, _u(g, n, 0.35, 1.3))
-    noise = _u(g, n, 0.004, 0.03).unsqueeze(1) * torch.randn(n, 3, size, size, generator=g)
+    img = _blur(img, _u(g, n, 0.35, 1.6))
+    noise = _u(g, n, 0.004, 0.04).unsqueeze(1) * torch.randn(n, 3, size, size, generator=g)
     img = img + noise
     return (img.clamp(0, 1) * 255).round().to(torch.uint8)
 
@@ -419,12 +419,12 @@ def _render_chunk(g: torch.Generator, labels: Tensor, size: int) -> Tensor:
     theta = torch.where(on_lane & (_p(g, n, 0.8) > 0),
                         phi + math.pi * _p(g, n, 0.5) + _u(g, n, -0.08, 0.08),
                         _u(g, n, 0, 2 * math.pi))
-    cx = size / 2 + _u(g, n, -7, 7)
-    cy = size / 2 + _u(g, n, -7, 7)
+    cx = size / 2 + _u(g, n, -11, 11)
+    cy = size / 2 + _u(g, n, -11, 11)
     # cut cars: centre outside the patch, up to 0.6 half-length beyond an edge
     edge = _choice(g, n, [0.25] * 4).view(n, 1, 1)
     along = _u(g, n, 0, size)
-    out = _u(g, n, 0.5, 1.0) + _u(g, n, 0, 0.6) * a
+    out = _u(g, n, 0.5, 1.0) + _u(g, n, 0, 0.35) * a
     cut_x = torch.where(edge == 0, -out, torch.where(edge == 1, size + out, along))
     cut_y = torch.where(edge == 2, -out, torch.where(edge == 3, size + out, along))
     cut = negative & (nk == CUT_CAR)
@@ -439,10 +439,10 @@ def _render_chunk(g: torch.Generator, labels: Tensor, size: int) -> Tensor:
     # trees: over a car sometimes (partly hiding it), anywhere in other scenes
     radius = _u(g, n, 1.2, 3.0) / gsd
     near = torch.where(_p(g, n, 0.5) > 0, 1.0, -1.0)
-    reach = b + radius * _u(g, n, 0.45, 0.9)
+    reach = b + radius * _u(g, n, 0.15, 0.8)
     tcx = torch.where(is_car > 0, cx + near * reach * torch.sin(theta), _u(g, n, -10, size + 10))
     tcy = torch.where(is_car > 0, cy - near * reach * torch.cos(theta), _u(g, n, -10, size + 10))
-    tree_prob = torch.where(kind == GRASS, 0.5, 0.15)
+    tree_prob = torch.where(is_car.view(n) > 0, 0.3, torch.where(kind == GRASS, 0.5, 0.15))
     has_tree = torch.rand(n, generator=g) < tree_prob
     img = _draw_where(has_tree, _tree, g, img, x, y, tcx, tcy, radius, sun, fields)
     return _camera(g, img.clamp(0, 1.2), size)

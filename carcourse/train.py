@@ -24,7 +24,7 @@ from .config import pick_device
 from .data import ImageSet
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-LOSSES = ("cross_entropy", "mse")
+LOSSES = ("cross_entropy", "mse", "double_softmax")
 # ImageNet channel statistics: the usual choice, and what pretrained ResNet weights expect.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -48,8 +48,8 @@ def versions() -> dict[str, str]:
 
     from . import __version__
 
-    return {"carcourse": __version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "python": platform.python_version()}
+    return {"carcourse": __version__, "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ class TrainConfig:
     amp: bool | None = None
     channels_last: bool | None = None
     compile: bool = False
-    loss: str = "cross_entropy"
+    loss: str = "cross_entropy"  # "mse": L2 on softmax outputs; "double_softmax": the bug (lesson 04)
     checkpoint: str | None = None  # path: the best epoch's weights are written there
     restore_best: bool = False  # load the best epoch's weights (by validation loss) at the end
     patience: int | None = None  # early stopping: epochs without improvement before stopping
@@ -279,7 +279,13 @@ def _loss_fn(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torc
             target = target * (1 - config.label_smoothing) + config.label_smoothing / p.shape[1]
         return ((p - target) ** 2).sum(1).mean()
 
-    return mse
+    def double_softmax(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The classic bug, kept for lesson 04: softmax before nn.CrossEntropyLoss, which applies
+        log-softmax again. The loss can then never fall below log(1 + (C-1)/e) and its gradients
+        shrink."""
+        return F.cross_entropy(torch.softmax(logits.float(), dim=1), y)
+
+    return mse if config.loss == "mse" else double_softmax
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -589,8 +595,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: refused or unreadable: not a plain-data checkpoint "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]})") from exc
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "Unsupported global" in ln or "GLOBAL" in ln), lines[0] if lines else "")
+        raise CheckpointError(f"{path}: refused or unreadable: not a plain-data checkpoint, so it was "
+                              f"not unpickled (it may contain code). {type(exc).__name__}: {why[:300]}") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a carcourse checkpoint (no format {CHECKPOINT_FORMAT!r}); "
                               f"for a bare state dict use carcourse.models.load_weights")

@@ -1,0 +1,26 @@
+"""python -m bench [--quick] [--only data,throughput]: run the benchmark suite."""
+import argparse
+import json
+import sys
+
+from . import data as data_bench
+from . import throughput
+
+BENCHES = {"data": data_bench.main, "throughput": throughput.main}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="CI-sized runs")
+    p.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ", ".join(BENCHES))
+    args = p.parse_args(argv)
+    results = {}
+    for name in args.only.split(","):
+        print(f"\n=== {name} ===", flush=True)
+        results[name] = BENCHES[name](quick=args.quick)
+    print(json.dumps({"bench": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Training throughput measured side by side on one model and batch size:
+
+- fit() ÷ a bare forward/backward/step loop over the same in-memory tensors (pipeline efficiency)
+- fit() ÷ the textbook loop: torchvision ImageFolder + DataLoader + NCHW fp32 on a PNG tree.
+
+Run: python -m bench.throughput [--quick] [--model cnn]"""
+import argparse
+import json
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def _bare_loop(model, images, labels, batch, amp, channels_last, device):
+    """The fastest honest loop: data already normalised on the device, no bookkeeping."""
+    from carcourse.train import normalise
+
+    x = normalise(images.to(device), channels_last)
+    y = labels.to(device)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    model.train()
+    perm = torch.randperm(len(y), device=device)
+    t0 = time.perf_counter()
+    for i in range(0, len(y), batch):
+        idx = perm[i:i + batch]
+        with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(model(x[idx]).float(), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    float(loss)  # wait for the device
+    return len(y) / (time.perf_counter() - t0)
+
+
+def _textbook_loop(model, root, batch, workers):
+    """What most tutorials write: ImageFolder + DataLoader + ToTensor/Normalize, NCHW fp32."""
+    from torchvision import datasets, transforms
+
+    from carcourse.train import MEAN, STD
+
+    ds = datasets.ImageFolder(root, transforms.Compose([transforms.RandomHorizontalFlip(),
+                                                        transforms.ToTensor(),
+                                                        transforms.Normalize(MEAN, STD)]))
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers,
+                                         persistent_workers=False)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    model.train()
+    model.to(memory_format=torch.contiguous_format)
+    t0 = time.perf_counter()
+    n = 0
+    for xb, yb in loader:
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        n += len(yb)
+    return n / (time.perf_counter() - t0)
+
+
+def main(quick: bool = False, model_name: str = "cnn", batch: int = 32) -> dict:
+    from carcourse.config import pick_device
+    from carcourse.data import Splits, make_synthetic, save_folder
+    from carcourse.models import build
+    from carcourse.train import TrainConfig, fit
+
+    device = pick_device()
+    n = 640 if quick else 2048
+    data = make_synthetic(n_train=n, n_val=0, n_test_notcar=1, n_test_car=1, quick=quick).train
+    cfg = TrainConfig(epochs=1, batch_size=batch, progress=False)
+    amp, channels_last = cfg.resolved(device)
+    rows = []
+
+    def fresh():
+        return build(model_name, seed=0)
+
+    # warm-up (allocator, kernels) for every contender
+    fit(fresh(), data.subset(128), config=TrainConfig(epochs=1, batch_size=batch, progress=False))
+    fit_aug = fit(fresh(), data, config=cfg).images_per_second
+    fit_plain = fit(fresh(), data, config=TrainConfig(epochs=1, batch_size=batch, progress=False,
+                                                       augment=False)).images_per_second
+    m = fresh().to(device)
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last)
+    bare = _bare_loop(m, data.images, data.labels, batch, amp, channels_last, device)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_folder(Splits(data, None, data.subset(2)), tmp)
+        workers = 2
+        textbook = _textbook_loop(fresh(), f"{tmp}/train", batch, workers)
+    rows = [("fit() with augmentation", fit_aug), ("fit() without augmentation", fit_plain),
+            (f"bare loop ({'bf16' if amp else 'fp32'}, {'channels_last' if channels_last else 'NCHW'})", bare),
+            (f"textbook ImageFolder+DataLoader({workers} workers), NCHW fp32", textbook)]
+    print(f"model {model_name}, batch {batch}, {len(data)} images, device {device}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"{'loop':62s} {'images/s':>10s}")
+    for name, v in rows:
+        print(f"{name:62s} {v:10.0f}")
+    result = {"model": model_name, "device": str(device),
+              "efficiency_vs_bare": round(fit_aug / bare, 3),
+              "efficiency_vs_bare_no_augment": round(fit_plain / bare, 3),
+              "speedup_vs_textbook": round(fit_aug / textbook, 2),
+              "images_per_second": {"fit": round(fit_aug), "bare": round(bare), "textbook": round(textbook)}}
+    print(json.dumps({"throughput": result}))
+    return result
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--model", default="cnn")
+    a = p.parse_args()
+    main(quick=a.quick, model_name=a.model)

@@ -1,0 +1,111 @@
+"""carcourse.evaluate: metrics equal scikit-learn's, AUC comes from probabilities, paired tests."""
+import numpy as np
+import pytest
+import torch
+from sklearn import metrics as skm
+
+from carcourse.evaluate import (Predictions, average_precision, compare, mcnemar_exact, predict,
+                                report, roc_auc)
+from carcourse.models import build
+
+
+def _predictions(labels, p_car, classes=("notcar", "car")):
+    probs = torch.tensor(np.stack([1 - np.asarray(p_car), p_car], 1), dtype=torch.float64)
+    logits = torch.log(probs)
+    return Predictions(logits, probs, probs.argmax(1), torch.tensor(labels), classes)
+
+
+@pytest.fixture
+def handmade():
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(945, int), np.ones(400, int)]
+    p_car = np.clip(0.35 * labels + rng.random(1345) * 0.65, 0, 1).round(2)  # with ties
+    return labels, p_car
+
+
+def test_report_equals_scikit_learn_on_handmade_predictions(handmade):
+    labels, p_car = handmade
+    r = report(_predictions(labels, p_car))
+    pred = (p_car > 0.5).astype(int)
+    assert r.accuracy == pytest.approx(skm.accuracy_score(labels, pred))
+    assert r.balanced_accuracy == pytest.approx(skm.balanced_accuracy_score(labels, pred))
+    assert r.roc_auc == pytest.approx(skm.roc_auc_score(labels, p_car))
+    assert r.average_precision == pytest.approx(skm.average_precision_score(labels, p_car))
+    assert r.confusion_matrix == skm.confusion_matrix(labels, pred).tolist()
+    prec, rec, f1, sup = skm.precision_recall_fscore_support(labels, pred)
+    for i, name in enumerate(("notcar", "car")):
+        assert r.per_class[name]["precision"] == pytest.approx(prec[i])
+        assert r.per_class[name]["recall"] == pytest.approx(rec[i])
+        assert r.per_class[name]["f1"] == pytest.approx(f1[i])
+        assert r.per_class[name]["support"] == sup[i]
+    assert list(r.table().index) == ["notcar", "car"]
+
+
+def test_auc_from_hard_labels_is_just_balanced_accuracy(handmade):
+    labels, p_car = handmade
+    hard = (p_car > 0.5).astype(float)
+    r = report(_predictions(labels, p_car))
+    assert roc_auc(labels, hard) == pytest.approx(r.balanced_accuracy)
+    assert r.roc_auc != pytest.approx(r.balanced_accuracy, abs=1e-3)
+
+
+def test_weighted_auc_equals_auc_of_the_repeated_sample(handmade):
+    labels, p_car = handmade
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, len(labels), len(labels))
+    w = np.bincount(rows, minlength=len(labels))
+    assert roc_auc(labels, p_car, w) == pytest.approx(skm.roc_auc_score(labels[rows], p_car[rows]))
+
+
+def test_multiclass_metrics_match_scikit_learn():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 300)
+    logits = rng.normal(size=(300, 3)) + np.eye(3)[labels] * 1.5
+    probs = torch.softmax(torch.tensor(logits), 1)
+    p = Predictions(torch.tensor(logits), probs, probs.argmax(1), torch.tensor(labels), ("a", "b", "c"))
+    r = report(p)
+    assert r.accuracy == pytest.approx(skm.accuracy_score(labels, probs.argmax(1).numpy()))
+    assert r.roc_auc == pytest.approx(skm.roc_auc_score(labels, probs.numpy(), multi_class="ovr"))
+    assert np.array(r.confusion_matrix).shape == (3, 3)
+
+
+def test_mcnemar_exact_counts_only_disagreements():
+    a = np.array([1] * 90 + [1] * 8 + [0] * 2, bool)
+    b = np.array([1] * 90 + [0] * 8 + [1] * 2, bool)
+    t = mcnemar_exact(a, b)
+    assert (t["a_only_correct"], t["b_only_correct"]) == (8, 2)
+    assert t["p_value"] == pytest.approx(0.109375)  # 2 * P(X <= 2), X ~ Bin(10, 1/2)
+    assert mcnemar_exact(a, a)["p_value"] == 1.0
+
+
+def test_compare_two_images_apart_is_not_significant(handmade):
+    labels, p_car = handmade
+    a = _predictions(labels, p_car)
+    flipped = p_car.copy()
+    wrong = np.nonzero((p_car > 0.5) != labels)[0][:2]
+    flipped[wrong] = 1 - flipped[wrong]  # model B gets two more images right
+    c = compare({"cnn": report(a), "resnet18": report(_predictions(labels, flipped))}, n_boot=300)
+    assert c.mcnemar["b_only_correct"] - c.mcnemar["a_only_correct"] == 2
+    assert c.mcnemar["p_value"] > 0.4
+    lo, hi = c.difference["accuracy"]["ci95"]
+    assert lo <= 0 <= hi
+    assert c.verdict().startswith("No significant difference")
+    assert "mcnemar_p" in c.to_dict()
+
+
+def test_compare_over_seeds_shows_mean_and_sd(handmade):
+    labels, p_car = handmade
+    reps = [report(_predictions(labels, np.clip(p_car + d, 0, 1))) for d in (0, 0.05, -0.05)]
+    c = compare({"cnn": reps, "other": reps[0]}, n_boot=50)
+    assert "±" in c.table().loc["accuracy", "cnn"]
+    assert set(c.to_dict()["seeds"]["cnn"]["accuracy"]) == {"mean", "sd"}
+
+
+def test_predict_decides_by_argmax_and_keeps_train_mode(tiny_set):
+    model = build("cnn", width=4)
+    model.train()
+    p = predict(model, tiny_set, batch_size=10)
+    assert model.training
+    assert torch.equal(p.predicted, p.logits.argmax(1))
+    assert torch.equal(p.logits.argmax(1), p.probabilities.argmax(1))
+    assert torch.allclose(p.probabilities.sum(1), torch.ones(len(tiny_set)), atol=1e-6)

@@ -1,0 +1,171 @@
+"""carcourse.train: configuration, the training loop's guarantees, checkpoints."""
+import math
+
+import pytest
+import torch
+
+from carcourse.data import ImageSet
+from carcourse.models import build
+from carcourse.train import (Callback, CheckpointError, History, StopTraining, TrainConfig,
+                             TrainingDiverged, augment_dihedral, fit, iterations_per_epoch,
+                             load_checkpoint, save_checkpoint)
+
+FAST = dict(progress=False, amp=False, channels_last=False)
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("epochs", 0, "epochs must be an integer >= 1"),
+    ("batch_size", -4, "batch_size"),
+    ("batch_size", 3.5, "batch_size"),
+    ("lr", float("nan"), "lr must be a finite number"),
+    ("lr", -0.1, "lr"),
+    ("lr", float("inf"), "lr"),
+    ("optimizer", "adagrad", "optimizer='adagrad' is unknown: choose one of \\['sgd', 'adam', 'adamw'\\]"),
+    ("loss", "hinge", "loss='hinge' is unknown"),
+    ("label_smoothing", 1.0, "label_smoothing"),
+    ("device", "cuda:7", "device='cuda:7' is not available"),
+    ("augment", "yes", "augment must be True or False"),
+    ("patience", 0, "patience"),
+])
+def test_bad_settings_name_the_field(field, value, words):
+    with pytest.raises(ValueError, match=words):
+        TrainConfig(**{field: value})
+
+
+def test_iterations_per_epoch_for_the_exercise():
+    assert iterations_per_epoch(4200, 32) == 132
+    assert iterations_per_epoch(4200, 32, drop_last=True) == 131
+    assert 4200 - 131 * 32 == 8
+
+
+class CountSteps(Callback):
+    def __init__(self, stop_after=None):
+        self.steps, self.batch_sizes, self.stop_after = 0, [], stop_after
+
+    def on_iteration(self, iteration, loss, history):
+        self.steps += 1
+        if self.stop_after and self.steps >= self.stop_after:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("drop_last,steps", [(False, 132), (True, 131)])
+def test_history_records_132_steps_per_epoch_for_4200_images_of_batch_32(drop_last, steps):
+    data = ImageSet(torch.zeros(4200, 3, 16, 16, dtype=torch.uint8), torch.arange(4200) % 2)
+    tiny = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2))
+    counter = CountSteps()
+    h = fit(tiny, data, config=TrainConfig(epochs=1, batch_size=32, drop_last=drop_last, augment=False,
+                                           **FAST), callbacks=[counter])
+    assert h.iterations_per_epoch == steps == h.iterations == counter.steps == len(h.iteration_loss)
+    assert h.images_seen == (4200 if not drop_last else 4192)
+
+
+def test_the_cnn_learns_32_images_by_heart(quick_splits):
+    data = quick_splits.train.subset(32, seed=0)
+    model = build("cnn", width=16, dropout=0.0)
+    h = fit(model, data, config=TrainConfig(epochs=40, batch_size=8, augment=False, lr=2e-3, **FAST))
+    assert h.train_acc[-1] == 1.0
+    assert h.train_loss[-1] < h.train_loss[0] / 5
+
+
+def test_two_runs_with_one_seed_give_identical_history(quick_splits):
+    data = quick_splits.train.subset(96, seed=1)
+    val = quick_splits.val.subset(48, seed=1)
+    runs = []
+    for _ in range(2):
+        h = fit(build("cnn", width=8, seed=4), data, val, TrainConfig(epochs=2, seed=4, **FAST))
+        runs.append(h)
+    assert runs[0].iteration_loss == runs[1].iteration_loss
+    assert runs[0].val_loss == runs[1].val_loss and runs[0].train_acc == runs[1].train_acc
+    other = fit(build("cnn", width=8, seed=4), data, val, TrainConfig(epochs=2, seed=5, **FAST))
+    assert other.iteration_loss != runs[0].iteration_loss
+
+
+def test_interrupt_from_a_callback_returns_the_history_and_best_weights(tiny_set):
+    model = build("cnn", width=4)
+    best = {}
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, epoch, history, model):
+            if history.best_epoch == epoch:
+                best.update({k: v.clone() for k, v in model.state_dict().items()})
+
+    h = fit(model, tiny_set, tiny_set, TrainConfig(epochs=5, batch_size=8, **FAST),
+            callbacks=[Snapshot(), CountSteps(stop_after=15)])
+    assert h.interrupted and h.iterations == 15 and len(h.iteration_loss) == 15
+    assert h.epochs == 2  # 6 steps per epoch: two finished, the third interrupted
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in best.items())
+
+
+def test_stop_training_is_a_clean_stop(tiny_set):
+    class Stop(Callback):
+        def on_epoch_end(self, epoch, history, model):
+            raise StopTraining
+
+    h = fit(build("cnn", width=4), tiny_set, config=TrainConfig(epochs=5, batch_size=16, **FAST),
+            callbacks=[Stop()])
+    assert h.interrupted and h.epochs == 1
+
+
+def test_huge_learning_rate_gives_the_clear_divergence_error(tiny_set):
+    model = build("cnn", width=4, batchnorm=False, dropout=0.0)
+    with pytest.raises(TrainingDiverged, match=r"iteration \d+ .*lower learning rate") as e:
+        fit(model, tiny_set, config=TrainConfig(epochs=20, lr=1e12, optimizer="sgd", batch_size=8, **FAST))
+    assert isinstance(e.value.history, History) and e.value.iteration >= 1
+    assert not math.isfinite(e.value.history.iteration_loss[-1])
+    assert all(torch.isfinite(p).all() for p in model.parameters()) or e.value.history.best_epoch is None
+
+
+def test_mse_loss_trains_too(tiny_set):
+    h = fit(build("cnn", width=4), tiny_set, config=TrainConfig(epochs=1, loss="mse", **FAST))
+    assert 0 <= h.train_loss[0] <= 2
+
+
+def test_dihedral_augmentation_keeps_pixels_and_covers_8_views():
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(8, 3, 1, 1)
+    bits = torch.tensor([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=torch.bool)
+    y = augment_dihedral(x, bits)
+    assert len({tuple(v[0].flatten().tolist()) for v in y}) == 8
+    assert torch.equal(y.sort(dim=-1).values.sum(), x.sort(dim=-1).values.sum())
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path, tiny_set):
+    model = build("cnn", width=4)
+    config = TrainConfig(epochs=1, **FAST)
+    h = fit(model, tiny_set, config=config)
+    path = save_checkpoint(tmp_path / "ck" / "cnn.pt", model, config, h, tiny_set.classes)
+    ck = load_checkpoint(path)
+    assert ck.classes == ("notcar", "car") and ck.history.iteration_loss == h.iteration_loss
+    assert ck.config.epochs == 1 and ck.versions["torch"] == torch.__version__
+    again = ck.build_model()
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+    with pytest.raises(CheckpointError, match=r"holds a cnn with 2 classes.*does not fit"):
+        ck.load_into(build("cnn", width=8))
+    with pytest.raises(CheckpointError, match="does not fit"):
+        ck.load_into(build("cnn", width=4, num_classes=3))
+
+
+def test_best_checkpoint_is_written_during_fit(tmp_path, tiny_set):
+    path = tmp_path / "best.pt"
+    h = fit(build("cnn", width=4), tiny_set, tiny_set,
+            TrainConfig(epochs=3, batch_size=16, checkpoint=str(path), **FAST))
+    ck = load_checkpoint(path)
+    assert ck.history.best_epoch == h.best_epoch
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_code_carrying_pickle_is_refused_and_runs_nothing(tmp_path):
+    import os
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"format": "carcourse-checkpoint-1", "model": Evil()}, f)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(path)
+    assert not marker.exists()

@@ -1,0 +1,58 @@
+"""Execute the notebooks in quick mode and keep only what nbval compares.
+
+Outputs stay in cells marked `# NBVAL_CHECK_OUTPUT` (nbval --nbval-lax compares just those);
+every other output and all execution counts are removed, so the committed notebooks stay small
+and diffs stay readable. Run after changing a notebook:
+
+    CARCOURSE_QUICK=1 .venv/bin/python tools/refresh_notebooks.py [notebooks/01_*.ipynb ...]
+"""
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+CHECK = "# NBVAL_CHECK_OUTPUT"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def strip(nb) -> None:
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.execution_count = None
+        if CHECK in cell.source:
+            kept = []
+            for out in cell.outputs:
+                if out.output_type == "stream" and out.get("name") == "stdout":
+                    kept.append(out)
+                elif out.output_type == "execute_result":
+                    out.execution_count = None
+                    out.data = {k: v for k, v in out.data.items() if k == "text/plain"}
+                    kept.append(out)
+            cell.outputs = kept
+        else:
+            cell.outputs = []
+        cell.metadata.pop("execution", None)
+
+
+def refresh(path: Path) -> float:
+    nb = nbformat.read(path, as_version=4)
+    t0 = time.perf_counter()
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - t0
+    strip(nb)
+    nb.metadata["kernelspec"] = {"name": "carcourse", "display_name": "Python (carcourse)", "language": "python"}
+    nbformat.write(nb, path)
+    return seconds
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("CARCOURSE_QUICK", "1")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    paths = [Path(p) for p in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    for p in paths:
+        print(f"{p.name}: {refresh(p):.1f} s", flush=True)
