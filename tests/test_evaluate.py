@@ -109,3 +109,24 @@ def test_predict_decides_by_argmax_and_keeps_train_mode(tiny_set):
     assert torch.equal(p.predicted, p.logits.argmax(1))
     assert torch.equal(p.logits.argmax(1), p.probabilities.argmax(1))
     assert torch.allclose(p.probabilities.sum(1), torch.ones(len(tiny_set)), atol=1e-6)
+
+
+def test_calibration_of_a_calibrated_model_has_small_ece_and_an_overconfident_one_large():
+    from carcourse.evaluate import calibration
+
+    rng = np.random.default_rng(3)
+    p_car = rng.random(20000)
+    labels = (rng.random(20000) < p_car).astype(int)  # labels drawn with exactly these probabilities
+    good = calibration(_predictions(labels, p_car))
+    assert good.ece < 0.02 and good.counts.sum() == 20000
+    sharp = np.where(p_car > 0.5, 0.999, 0.001)  # same decisions, overconfident
+    assert calibration(_predictions(labels, sharp)).ece > 0.15
+
+
+def test_softmax_temperature_widget_keeps_the_decision():
+    from carcourse.widgets import softmax_temperature
+
+    box = softmax_temperature([2.0, 1.0, 0.0])
+    slider = box.children[0]
+    slider.value = 5.0
+    assert slider.description == "T" and len(box.children) == 2
