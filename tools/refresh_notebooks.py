@@ -1,7 +1,8 @@
 """Execute the notebooks in quick mode and keep only what nbval compares.
 
-Outputs stay in cells marked `# NBVAL_CHECK_OUTPUT` (nbval --nbval-lax compares just those);
-every other output and all execution counts are removed, so the committed notebooks stay small
+Outputs (and an execution count, without which nbval treats a cell as never run) stay in cells
+marked `# NBVAL_CHECK_OUTPUT`, the only ones nbval --nbval-lax compares; every other output and
+execution count is removed, so the committed notebooks stay small
 and diffs stay readable. Run after changing a notebook:
 
     CARCOURSE_QUICK=1 .venv/bin/python tools/refresh_notebooks.py [notebooks/01_*.ipynb ...]
@@ -19,17 +20,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def strip(nb) -> None:
+    count = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         cell.execution_count = None
         if CHECK in cell.source:
+            count += 1
+            cell.execution_count = count  # nbval skips comparing cells it thinks were never run
             kept = []
             for out in cell.outputs:
                 if out.output_type == "stream" and out.get("name") == "stdout":
                     kept.append(out)
                 elif out.output_type == "execute_result":
-                    out.execution_count = None
+                    out.execution_count = count
                     out.data = {k: v for k, v in out.data.items() if k == "text/plain"}
                     kept.append(out)
             cell.outputs = kept
