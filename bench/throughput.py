@@ -30,7 +30,7 @@ def _bare_loop(model, images, labels, batch, amp, channels_last, device):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    float(loss)  # wait for the device
+    float(loss.detach())  # wait for the device
     return len(y) / (time.perf_counter() - t0)
 
 
