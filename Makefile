@@ -34,7 +34,8 @@ lab: kernel
 	@if [ -z "$$DISPLAY" ] && [ -z "$$WAYLAND_DISPLAY" ] && [ "$$(uname)" != Darwin ]; then \
 	  echo "No display: starting JupyterLab without a browser; open the URL it prints."; \
 	  NB="--no-browser"; fi; \
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) $$NB
+	if [ "$$(id -u)" = 0 ]; then ROOT="--allow-root"; fi; \
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) $$NB $$ROOT
 
 # Chromium for the browser tests, from the system package manager, only when a browser test exists.
 browser-deps:
