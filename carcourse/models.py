@@ -64,6 +64,24 @@ class WeightsError(ValueError):
     """A weights file that is missing or does not fit the model; the message names the path."""
 
 
+def describe_mismatch(own: dict, incoming: dict, source: str = "file",
+                      ignore_missing: tuple[str, ...] = ()) -> str:
+    """Why state dict `incoming` does not fit a model whose state dict is `own` ("" if it fits):
+    counts of shape mismatches, missing and unexpected keys, each with a first example."""
+    missing = [k for k in own if k not in incoming and not k.startswith(ignore_missing or ("\0",))]
+    unexpected = [k for k in incoming if k not in own]
+    wrong = [f"{k}: {source} {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+             for k, v in incoming.items() if k in own and v.shape != own[k].shape]
+    parts = []
+    if wrong:
+        parts.append(f"{len(wrong)} shape mismatch(es), e.g. {wrong[0]}")
+    if missing:
+        parts.append(f"{len(missing)} missing key(s), e.g. {missing[0]!r}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[0]!r}")
+    return "; ".join(parts)
+
+
 def load_weights(model: nn.Module, path: str | os.PathLike, skip_head: bool = False) -> nn.Module:
     """Load a local state dict (weights_only=True: data, never code) into model.
 
@@ -85,19 +103,10 @@ def load_weights(model: nn.Module, path: str | os.PathLike, skip_head: bool = Fa
     if skip_head:
         state = {k: v for k, v in state.items()
                  if not (k.startswith("fc.") and k in own and own[k].shape != v.shape)}
-    missing = [k for k in own if k not in state and not (skip_head and k.startswith("fc."))]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-             for k in state if k in own and state[k].shape != own[k].shape]
-    if missing or unexpected or wrong:
-        parts = []
-        if wrong:
-            parts.append(f"{len(wrong)} shape mismatch(es), e.g. {wrong[0]}")
-        if missing:
-            parts.append(f"{len(missing)} missing key(s), e.g. {missing[0]!r}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[0]!r}")
-        raise WeightsError(f"{path}: weights do not fit {type(model).__name__}: " + "; ".join(parts))
+    ignore = ("fc.",) if skip_head else ()
+    mismatch = describe_mismatch(own, state, source="file", ignore_missing=ignore)
+    if mismatch:
+        raise WeightsError(f"{path}: weights do not fit {type(model).__name__}: {mismatch}")
     model.load_state_dict(state, strict=not skip_head)
     return model
 

@@ -525,18 +525,12 @@ class Checkpoint:
 
     def load_into(self, model: nn.Module) -> nn.Module:
         """Load the weights into `model`, or raise CheckpointError describing the mismatch."""
-        own = model.state_dict()
-        missing = [k for k in own if k not in self.state_dict]
-        unexpected = [k for k in self.state_dict if k not in own]
-        wrong = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-                 for k, v in self.state_dict.items() if k in own and own[k].shape != v.shape]
-        if missing or unexpected or wrong:
+        from .models import describe_mismatch
+
+        detail = describe_mismatch(model.state_dict(), self.state_dict, source="checkpoint")
+        if detail:
             stored = f"{self.model_name or 'unknown model'} with {len(self.classes)} classes {list(self.classes)}"
             target = f"{getattr(model, 'name', type(model).__name__)}"
-            detail = "; ".join(x for x in (
-                f"{len(wrong)} shape mismatch(es), e.g. {wrong[0]}" if wrong else "",
-                f"{len(missing)} missing key(s), e.g. {missing[0]!r}" if missing else "",
-                f"{len(unexpected)} unexpected key(s), e.g. {unexpected[0]!r}" if unexpected else "") if x)
             raise CheckpointError(f"{self.path}: checkpoint holds a {stored}; it does not fit this "
                                   f"{target}: {detail}")
         model.load_state_dict(self.state_dict)
