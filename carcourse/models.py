@@ -68,7 +68,7 @@ def describe_mismatch(own: dict, incoming: dict, source: str = "file",
                       ignore_missing: tuple[str, ...] = ()) -> str:
     """Why state dict `incoming` does not fit a model whose state dict is `own` ("" if it fits):
     counts of shape mismatches, missing and unexpected keys, each with a first example."""
-    missing = [k for k in own if k not in incoming and not k.startswith(ignore_missing or ("\0",))]
+    missing = [k for k in own if k not in incoming and not k.startswith(ignore_missing)]
     unexpected = [k for k in incoming if k not in own]
     wrong = [f"{k}: {source} {tuple(v.shape)} vs model {tuple(own[k].shape)}"
              for k, v in incoming.items() if k in own and v.shape != own[k].shape]
