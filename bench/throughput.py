@@ -59,6 +59,32 @@ def _textbook_loop(model, root, batch, workers):
     return n / (time.perf_counter() - t0)
 
 
+def layout_sweep(quick: bool = False, batch: int = 32) -> list[dict]:
+    """fit() images/s for NCHW vs channels_last × fp32 vs bf16, for the SmallCNN and both
+    ResNet18 stems, on the same images: the measurement behind TrainConfig's defaults."""
+    from carcourse.config import pick_device
+    from carcourse.data import make_synthetic
+    from carcourse.models import build
+    from carcourse.train import TrainConfig, fit
+
+    device = pick_device()
+    data = make_synthetic(n_train=256 if quick else 512, n_val=0, n_test_notcar=1, n_test_car=1).train
+    rows = []
+    for label, name, options, n in (("cnn", "cnn", {}, len(data)),
+                                    ("resnet18 stem=imagenet", "resnet18", {"stem": "imagenet"}, len(data)),
+                                    ("resnet18 stem=small", "resnet18", {"stem": "small"}, 64)):
+        subset = data.subset(n, seed=0)
+        for amp in (False, True):
+            for cl in (False, True):
+                cfg = TrainConfig(epochs=1, batch_size=batch, amp=amp, channels_last=cl, progress=False)
+                fit(build(name, **options), subset.subset(min(64, n), seed=1), config=cfg)  # warm-up
+                ips = fit(build(name, **options), subset, config=cfg).images_per_second
+                rows.append({"model": label, "dtype": "bf16" if amp else "fp32",
+                             "layout": "channels_last" if cl else "NCHW", "images_per_second": round(ips, 1)})
+                print(f"{label:24s} {rows[-1]['dtype']:5s} {rows[-1]['layout']:14s} {ips:8.1f} images/s", flush=True)
+    return rows
+
+
 def main(quick: bool = False, model_name: str = "cnn", batch: int = 32) -> dict:
     from carcourse.config import pick_device
     from carcourse.data import Splits, make_synthetic, save_folder
@@ -109,5 +135,9 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
     p.add_argument("--model", default="cnn")
+    p.add_argument("--sweep", action="store_true", help="precision/layout sweep instead")
     a = p.parse_args()
-    main(quick=a.quick, model_name=a.model)
+    if a.sweep:
+        print(json.dumps({"sweep": layout_sweep(quick=a.quick)}))
+    else:
+        main(quick=a.quick, model_name=a.model)
