@@ -169,3 +169,21 @@ def test_code_carrying_pickle_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(CheckpointError, match="refused"):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+def test_early_stopping_restores_the_best_epoch(tiny_set):
+    snapshots = {}
+
+    class Snap(Callback):
+        def on_epoch_end(self, epoch, history, model):
+            snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    model = build("cnn", width=4)
+    # random images and labels: fresh validation noise stops improving quickly, patience ends the run
+    g = torch.Generator().manual_seed(9)
+    noise = ImageSet(torch.randint(0, 256, (24, 3, 64, 64), dtype=torch.uint8, generator=g),
+                     torch.randint(0, 2, (24,), generator=g))
+    h = fit(model, tiny_set, noise,
+            TrainConfig(epochs=30, batch_size=8, patience=2, lr=3e-3, **FAST), callbacks=[Snap()])
+    assert h.stopped_early and h.epochs == h.best_epoch + 2
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in snapshots[h.best_epoch].items())
