@@ -96,7 +96,6 @@ def main(quick: bool = False, model_name: str = "cnn", batch: int = 32) -> dict:
     data = make_synthetic(n_train=n, n_val=0, n_test_notcar=1, n_test_car=1, quick=quick).train
     cfg = TrainConfig(epochs=1, batch_size=batch, progress=False)
     amp, channels_last = cfg.resolved(device)
-    rows = []
 
     def fresh():
         return build(model_name, seed=0)

@@ -108,17 +108,23 @@ def roc_auc(labels: np.ndarray, score: np.ndarray, weights: np.ndarray | None = 
     return float(wins / (total_pos * total_neg))
 
 
+def threshold_counts(labels: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True and false positives when every distinct score, from high to low, is used as the
+    threshold ("positive if score >= t"): the points of the ROC and precision-recall curves."""
+    labels = np.asarray(labels).astype(bool)
+    order = np.argsort(-np.asarray(score), kind="mergesort")
+    s, y = np.asarray(score)[order], labels[order]
+    last_of_tie = np.r_[np.diff(s) != 0, True]
+    return np.cumsum(y)[last_of_tie], np.cumsum(~y)[last_of_tie]
+
+
 def average_precision(labels: np.ndarray, score: np.ndarray) -> float:
     """Area under the precision-recall curve as the sum of precision × recall increments over
     the distinct score thresholds (high to low), as scikit-learn defines it."""
     labels = np.asarray(labels).astype(bool)
     if labels.sum() == 0:
         return float("nan")
-    order = np.argsort(-np.asarray(score), kind="mergesort")
-    s, y = np.asarray(score)[order], labels[order]
-    last_of_tie = np.r_[np.diff(s) != 0, True]
-    tp = np.cumsum(y)[last_of_tie]
-    fp = np.cumsum(~y)[last_of_tie]
+    tp, fp = threshold_counts(labels, score)
     precision = tp / (tp + fp)
     recall = tp / labels.sum()
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))

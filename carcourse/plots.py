@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .data import ImageSet
-from .evaluate import Predictions, Report
+from .evaluate import Predictions, Report, threshold_counts
 from .train import History
 
 
@@ -68,20 +68,14 @@ def confusion_matrices(reports: Mapping[str, Report]):
 
 
 def _roc_points(labels: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-score, kind="mergesort")
-    y = labels[order].astype(bool)
-    last = np.r_[np.diff(score[order]) != 0, True]
-    tpr = np.r_[0, np.cumsum(y)[last] / max(y.sum(), 1)]
-    fpr = np.r_[0, np.cumsum(~y)[last] / max((~y).sum(), 1)]
-    return fpr, tpr
+    tp, fp = threshold_counts(labels, score)
+    positives = max(int(np.sum(labels)), 1)
+    return np.r_[0, fp / max(len(labels) - positives, 1)], np.r_[0, tp / positives]
 
 
 def _pr_points(labels: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-score, kind="mergesort")
-    y = labels[order].astype(bool)
-    last = np.r_[np.diff(score[order]) != 0, True]
-    tp, fp = np.cumsum(y)[last], np.cumsum(~y)[last]
-    return tp / max(y.sum(), 1), tp / (tp + fp)
+    tp, fp = threshold_counts(labels, score)
+    return tp / max(int(np.sum(labels)), 1), tp / (tp + fp)
 
 
 def roc_pr(reports: Mapping[str, Report]):
