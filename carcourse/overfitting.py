@@ -1,0 +1,183 @@
+"""Causing overfitting on purpose (lesson 05): one run from a small setting, label noise, and a
+grid of runs over training-set size × capacity. The widget in `widgets.overfitting_explorer`
+and the notebook's static study both call `run`."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+
+from .data import ImageSet, Splits
+from .evaluate import Report, predict, report
+from .models import build
+from .train import Callback, History, TrainConfig, fit
+
+
+@dataclass(frozen=True)
+class OverfitSetting:
+    """One overfitting experiment. The defaults overfit clearly in a few seconds on 2 CPU cores:
+    few images, no dropout, no augmentation, no weight decay, many epochs."""
+
+    train_size: int = 192
+    width: int = 16  # SmallCNN channels in the first block (capacity)
+    epochs: int = 20
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    augment: bool = False
+    label_noise: float = 0.0  # fraction of training labels flipped
+    lr: float = 2e-3
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.train_size, int) and self.train_size >= 2):
+            raise ValueError(f"OverfitSetting.train_size must be an integer >= 2, got {self.train_size!r}")
+        if not (isinstance(self.width, int) and self.width >= 1):
+            raise ValueError(f"OverfitSetting.width must be an integer >= 1, got {self.width!r}")
+        if not 0.0 <= self.label_noise <= 1.0:
+            raise ValueError(f"OverfitSetting.label_noise must be in [0, 1], got {self.label_noise!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"OverfitSetting.dropout must be in [0, 1), got {self.dropout!r}")
+        TrainConfig(**self._train_fields())  # validates epochs, lr, weight decay, batch size, seed
+
+    def _train_fields(self) -> dict[str, Any]:
+        return dict(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
+                    weight_decay=self.weight_decay, augment=self.augment, seed=self.seed)
+
+    def train_config(self, device: str | None = None, progress: bool = False) -> TrainConfig:
+        # AdamW: weight decay as decay of the weights, not mixed into Adam's gradient scaling
+        return TrainConfig(**self._train_fields(), optimizer="adamw", device=device,
+                           progress=progress)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class OverfitRun:
+    """What one run produced: the History, validation Reports at the best epoch (lowest
+    validation loss) and at the last epoch, and the number of flipped labels."""
+
+    setting: OverfitSetting
+    history: History
+    best: Report | None
+    last: Report | None
+    flipped: int
+    seconds: float
+
+    @property
+    def gap(self) -> float:
+        """Training accuracy minus validation accuracy at the last epoch."""
+        h = self.history
+        return h.train_acc[-1] - h.val_acc[-1] if h.val_acc else float("nan")
+
+    @property
+    def loss_gap(self) -> float:
+        """Validation loss minus training loss at the last epoch."""
+        h = self.history
+        return h.val_loss[-1] - h.train_loss[-1] if h.val_loss else float("nan")
+
+    def metrics_table(self):
+        """Validation accuracy, precision/recall/F1 of car and ROC AUC, best vs last epoch."""
+        import pandas as pd
+
+        rows = {}
+        for label, rep, epoch in (("best", self.best, self.history.best_epoch),
+                                  ("last", self.last, self.history.epochs)):
+            if rep is None:
+                continue
+            pos = rep.classes[-1]
+            pc = rep.per_class[pos]
+            h = self.history
+            rows[f"{label} (epoch {epoch})"] = {
+                "val loss": h.val_loss[epoch - 1], "val accuracy": rep.accuracy,
+                f"{pos} precision": pc["precision"], f"{pos} recall": pc["recall"],
+                f"{pos} F1": pc["f1"], "ROC AUC": rep.roc_auc,
+                "train accuracy": h.train_acc[epoch - 1]}
+        return pd.DataFrame(rows)
+
+
+def flip_labels(data: ImageSet, fraction: float, seed: int = 0) -> tuple[ImageSet, torch.Tensor]:
+    """A copy of `data` with round(fraction · N) labels changed to another class, chosen at
+    random; returns it and the boolean mask of flipped images."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"label noise fraction must be in [0, 1], got {fraction!r}")
+    n, k = len(data), len(data.classes)
+    g = torch.Generator().manual_seed(seed)
+    count = round(fraction * n)
+    which = torch.randperm(n, generator=g)[:count]
+    labels = data.labels.clone()
+    shift = torch.randint(1, max(k, 2), (count,), generator=g)
+    labels[which] = (labels[which] + shift) % k
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[which] = True
+    return ImageSet(data.images, labels, data.classes), mask
+
+
+class _BestAndLast(Callback):
+    """Keep the validation Report of the best epoch (by validation loss) and of the last one."""
+
+    def __init__(self, val: ImageSet):
+        self.val, self.best, self.last, self._best_loss = val, None, None, float("inf")
+
+    def on_epoch_end(self, epoch: int, history: History, model: torch.nn.Module) -> None:
+        rep = None
+        if history.val_loss[-1] < self._best_loss:
+            self._best_loss = history.val_loss[-1]
+            rep = self.best = report(predict(model, self.val))
+        self.last = rep if rep is not None else epoch  # the epoch number: measured at the end
+
+    def on_train_end(self, history: History, model: torch.nn.Module) -> None:
+        if not isinstance(self.last, Report) and history.epochs:
+            self.last = report(predict(model, self.val))
+
+
+def run(setting: OverfitSetting, data: Splits, device: str | None = None,
+        callbacks: Iterable[Callback | Callable[[History], Any]] = ()) -> OverfitRun:
+    """Train a SmallCNN as `setting` says on a stratified subset of `data.train` (labels flipped
+    as asked) and measure it on `data.val`, which is never subsampled or flipped."""
+    t0 = time.perf_counter()
+    if data.val is None or len(data.val) == 0:
+        raise ValueError("overfitting runs need a validation split (data.val is empty)")
+    if setting.train_size > len(data.train):
+        raise ValueError(f"train_size={setting.train_size} is more than the {len(data.train)} "
+                         "training images available")
+    train = data.train.subset(setting.train_size, seed=setting.seed)
+    train, mask = flip_labels(train, setting.label_noise, seed=setting.seed)
+    model = build("cnn", num_classes=len(data.classes), seed=setting.seed, width=setting.width,
+                  dropout=setting.dropout)
+    keeper = _BestAndLast(data.val)
+    history = fit(model, train, data.val, setting.train_config(device), [keeper, *callbacks])
+    last = keeper.last if isinstance(keeper.last, Report) else None
+    return OverfitRun(setting, history, keeper.best, last, int(mask.sum()), time.perf_counter() - t0)
+
+
+def grid(data: Splits, sizes: Sequence[int], widths: Sequence[int], base: OverfitSetting | None = None,
+         **axis: Sequence[Any]) -> tuple[Any, dict[tuple, OverfitRun]]:
+    """Runs over training-set size × width (× one optional extra axis, e.g. dropout=[0, 0.5]).
+    Returns a long pandas table (one row per run: the setting, final train/val accuracy, the
+    gap, best epoch) and the runs keyed by (size, width[, extra value])."""
+    import pandas as pd
+
+    base = base or OverfitSetting()
+    if len(axis) > 1:
+        raise ValueError(f"grid takes at most one extra axis, got {sorted(axis)}")
+    extra_name, extra_values = next(iter(axis.items())) if axis else (None, [None])
+    rows, runs = [], {}
+    for value in extra_values:
+        for size in sizes:
+            for width in widths:
+                changes: dict[str, Any] = {"train_size": size, "width": width}
+                if extra_name:
+                    changes[extra_name] = value
+                r = run(replace(base, **changes), data)
+                key = (size, width) + ((value,) if extra_name else ())
+                runs[key] = r
+                h = r.history
+                rows.append({"train_size": size, "width": width,
+                             **({extra_name: value} if extra_name else {}),
+                             "train_acc": h.train_acc[-1], "val_acc": h.val_acc[-1], "gap": r.gap,
+                             "loss_gap": r.loss_gap, "best_epoch": h.best_epoch, "seconds": r.seconds})
+    return pd.DataFrame(rows), runs

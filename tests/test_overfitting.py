@@ -1,0 +1,142 @@
+"""carcourse.overfitting and the lesson-05 explorer, driven without a browser."""
+import io
+import threading
+import time
+
+import pytest
+import torch
+
+from carcourse.data import Splits, make_synthetic
+from carcourse.overfitting import OverfitSetting, flip_labels, grid, run
+
+SMALL = OverfitSetting(train_size=48, width=4, epochs=3)
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    return make_synthetic(n_train=96, n_val=48, n_test_notcar=1, n_test_car=1, seed=3)
+
+
+def test_flip_labels_changes_exactly_the_requested_fraction(tiny_set):
+    noisy, mask = flip_labels(tiny_set, 0.25, seed=1)
+    assert int(mask.sum()) == 12
+    assert torch.equal(noisy.labels != tiny_set.labels, mask)
+    again, mask2 = flip_labels(tiny_set, 0.25, seed=1)
+    assert torch.equal(again.labels, noisy.labels) and torch.equal(mask, mask2)
+    assert torch.equal(tiny_set.labels, torch.arange(48) % 2)  # the input is not modified
+
+
+@pytest.mark.parametrize("field,value", [("train_size", 1), ("width", 0), ("label_noise", 1.5),
+                                         ("dropout", 1.0), ("epochs", 0), ("lr", -1.0)])
+def test_bad_overfit_settings_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        OverfitSetting(**{field: value})
+
+
+def test_run_reports_best_and_last_epoch_on_validation(small_data):
+    r = run(SMALL, small_data)
+    h = r.history
+    assert h.epochs == 3 and len(h.val_loss) == 3
+    assert r.best.n == r.last.n == len(small_data.val)
+    table = r.metrics_table()
+    assert list(table.columns) == [f"best (epoch {h.best_epoch})", "last (epoch 3)"]
+    assert table.loc["val loss"].iloc[1] == pytest.approx(h.val_loss[-1])
+    assert r.gap == pytest.approx(h.train_acc[-1] - h.val_acc[-1])
+
+
+def test_run_refuses_more_images_than_there_are(small_data):
+    with pytest.raises(ValueError, match="train_size=500 is more than the 96"):
+        run(OverfitSetting(train_size=500), small_data)
+
+
+def test_grid_has_one_row_per_combination(small_data):
+    table, runs = grid(small_data, [16, 48], [4], base=SMALL.__class__(epochs=1, width=4), dropout=[0.0, 0.5])
+    assert len(table) == 4 and set(runs) == {(16, 4, 0.0), (48, 4, 0.0), (16, 4, 0.5), (48, 4, 0.5)}
+    assert set(table.columns) >= {"train_size", "width", "dropout", "gap", "train_acc", "val_acc"}
+
+
+# ---- the explorer ---------------------------------------------------------------------------
+def _explorer(data, **controls):
+    from carcourse.widgets import overfitting_explorer
+
+    box = overfitting_explorer(data)
+    ex = box.explorer
+    for k, v in {"train_size": 64, "width": 4, "epochs": 3, **controls}.items():
+        ex.controls[k].value = v
+    return box, ex
+
+
+def test_explorer_controls_cover_the_issue(small_data):
+    box, ex = _explorer(small_data)
+    assert set(ex.controls) == {"train_size", "width", "epochs", "dropout", "weight_decay", "augment",
+                                "label_noise"}
+    assert max(ex.controls["train_size"].options) <= len(small_data.train)
+    assert ex.setting() == OverfitSetting(train_size=64, width=4, epochs=3)
+
+
+def test_explorer_train_produces_history_figure_and_metrics(small_data):
+    box, ex = _explorer(small_data, dropout=0.2, augment=True)
+    frames = ex.frames
+    ex.train(wait=True)
+    assert ex.last_error is None, ex.error.value
+    run_ = ex.runs[-1]
+    h = run_.history
+    assert h.epochs == 3 and run_.setting.dropout == 0.2 and run_.setting.augment
+    assert ex.frames >= frames + 3  # redrawn at least once per epoch
+    ax_loss, ax_acc = ex.figure.axes[:2]
+    train_line = [l for l in ax_loss.lines if l.get_label() == "train"][0]
+    val_line = [l for l in ax_loss.lines if l.get_label() == "validation"][0]
+    assert list(train_line.get_ydata()) == pytest.approx(h.train_loss)
+    assert list(val_line.get_ydata()) == pytest.approx(h.val_loss)
+    assert ex.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<table" in ex.table.value and f"best (epoch {h.best_epoch})" in ex.table.value
+    assert "ROC AUC" in ex.table.value and "car precision" in ex.table.value
+    assert not any(c.disabled for c in ex.controls.values()) and ex.stop_button.disabled
+
+
+def test_earlier_runs_stay_as_faint_curves_until_cleared(small_data):
+    box, ex = _explorer(small_data, epochs=1)
+    ex.train(wait=True)
+    ex.controls["width"].value = 8
+    ex.train(wait=True)
+    ax_loss = ex.figure.axes[0]
+    faint = [l for l in ax_loss.lines if l.get_alpha() is not None and l.get_alpha() < 1]
+    assert len(ex.runs) == 2 and len(faint) == 2  # train + validation of the first run
+    ex.clear()
+    assert ex.runs == [] and not ex.figure.axes[0].lines
+
+
+def test_controls_are_disabled_while_training_and_stop_keeps_the_history(small_data):
+    box, ex = _explorer(small_data, epochs=200)
+    seen_disabled = []
+    ex.train()
+    deadline = time.monotonic() + 60
+    while (ex.history is None or ex.history.epochs < 1) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    seen_disabled.append(all(c.disabled for c in ex.controls.values()) and ex.train_button.disabled)
+    assert ex.running and not ex.stop_button.disabled
+    ex.stop()
+    ex.wait(60)
+    assert not ex.running
+    assert seen_disabled == [True]
+    h = ex.runs[-1].history
+    assert h.interrupted and 1 <= h.epochs < 200
+    assert "stopped" in ex.status.value
+    assert not ex.train_button.disabled
+
+
+def test_an_error_in_a_run_shows_in_the_widget(small_data):
+    no_val = Splits(small_data.train, None, small_data.test, source="no validation")
+    box, ex = _explorer(no_val)
+    ex.train(wait=True)
+    assert isinstance(ex.last_error, ValueError)
+    assert "validation split" in ex.error.value and "failed" in ex.status.value
+    assert not ex.train_button.disabled  # the widget is usable again
+
+
+def test_explorer_default_data_fits_every_slider_value():
+    from carcourse.widgets import OverfittingExplorer, explorer_data
+
+    data = explorer_data()
+    assert len(data.train) == 1024 and len(data.val) == 256
+    assert max(OverfittingExplorer.SIZES) <= len(data.train)
