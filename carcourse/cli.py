@@ -1,4 +1,4 @@
-"""Command line: `python -m carcourse {data,compare} ...`."""
+"""Command line: `python -m carcourse {data,compare,student,doctor} ...`."""
 from __future__ import annotations
 
 import argparse
@@ -36,7 +36,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     quick = True if args.quick else None
     result = run_compare(data=args.data, epochs=args.epochs, seeds=args.seeds, quick=quick,
                          out=args.out, device=args.device, progress=not args.no_progress,
-                         seed=args.seed)
+                         seed=args.seed, command="python -m carcourse " + " ".join(args.argv))
     print()
     print(result["table"].to_string())
     print()
@@ -44,6 +44,24 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {args.out}/report.json and figures")
     return 0
+
+
+def _cmd_student(args: argparse.Namespace) -> int:
+    from .student import make_student_edition
+
+    m = make_student_edition(args.out, root=args.root, force=args.force)
+    print(f"student edition in {m.out}: {len(m.notebooks)} notebooks, {m.stubs} solution cells "
+          f"replaced by stubs, {m.outputs_cleared} outputs cleared")
+    print(f"  copied: {', '.join(m.copied)}")
+    print(f"  left out: {', '.join(m.left_out) or 'nothing'}")
+    print(f"  manifest: {m.out}/STUDENT_EDITION.json")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import main as doctor_main
+
+    return doctor_main(as_json=args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_compare)
+    p = sub.add_parser("student", help="write the student edition: solutions stubbed, outputs cleared, "
+                       "answers/ left out")
+    p.add_argument("--out", required=True, help="folder for the student edition (must be empty or new)")
+    p.add_argument("--root", default=None, help="course checkout to read (default: this one)")
+    p.add_argument("--force", action="store_true", help="replace --out if it is not empty")
+    p.set_defaults(func=_cmd_student)
+    p = sub.add_parser("doctor", help="check this machine for the course and say how to fix problems")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_doctor)
     return parser
 
 
@@ -73,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     from .models import WeightsError
     from .train import CheckpointError, TrainingDiverged
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (DataError, WeightsError, CheckpointError, TrainingDiverged, ValueError) as exc:

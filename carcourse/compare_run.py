@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import pick_device, quick_mode
-from .evaluate import compare, predict, report
+from .config import hardware, pick_device, quick_mode
+from .evaluate import compare, predict, report, roc_auc
 from .models import build, count_parameters
 from .train import TrainConfig, fit, versions
 
@@ -31,8 +31,8 @@ def _finite(value: Any) -> Any:
 def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int = 1,
                 quick: bool | None = None, out: str | Path | None = None,
                 device: str | None = None, progress: bool = True, seed: int = 0,
-                models: tuple[str, ...] = MODELS, model_options: dict[str, dict] | None = None
-                ) -> dict[str, Any]:
+                models: tuple[str, ...] = MODELS, model_options: dict[str, dict] | None = None,
+                command: str | None = None) -> dict[str, Any]:
     """Train each model `seeds` times on the same split and compare them on the test set.
 
     `data` is "synthetic", a folder path, or a Splits object. Returns a dict with the JSON
@@ -81,6 +81,12 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
             "parameters": count_parameters(trained[name]),
             "best_epoch": h0.best_epoch,
             "seeds": [seed + k for k in range(seeds)],
+            "roc_auc_from_hard_labels": hard_label_auc(reports[name][0]),
+            "per_seed": [{"seed": seed + k, "accuracy": r.accuracy,
+                          "balanced_accuracy": r.balanced_accuracy, "roc_auc": r.roc_auc,
+                          "car_f1": r.per_class[r.classes[-1]]["f1"],
+                          "train_seconds": h.seconds, "best_epoch": h.best_epoch}
+                         for k, (r, h) in enumerate(zip(reports[name], histories[name]))],
             "options": {k: str(v) for k, v in getattr(trained[name], "options", {}).items()},
         }
     comparison = compare(reports, extra=extra, seed=seed)
@@ -89,9 +95,9 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
         "dataset": {"source": splits.source, **splits.summary()},
         "models": model_json,
         "comparison": {**comparison.to_dict(), "verdict": comparison.verdict()},
-        "run": {"quick": quick, "epochs": epochs, "seeds": seeds, "seed": seed,
+        "run": {"command": command, "quick": quick, "epochs": epochs, "seeds": seeds, "seed": seed,
                 "data_seconds": data_seconds, "total_seconds": time.perf_counter() - t0,
-                "versions": versions(), "amp": histories[models[0]][0].amp,
+                "versions": versions(), "hardware": hardware(dev), "amp": histories[models[0]][0].amp,
                 "channels_last": histories[models[0]][0].channels_last},
     }
     doc = _finite(doc)
@@ -102,6 +108,14 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
     if out is not None:
         write_outputs(result, Path(out))
     return result
+
+
+def hard_label_auc(rep) -> float:
+    """The common mistake: "ROC AUC" computed from argmax decisions instead of probabilities.
+    With a 0/1 score the ROC curve has one corner, and its area is the balanced accuracy."""
+    p = rep.predictions
+    positive = len(p.classes) - 1
+    return roc_auc((p.labels == positive).numpy(), (p.predicted == positive).double().numpy())
 
 
 def write_outputs(result: dict[str, Any], out: Path) -> None:

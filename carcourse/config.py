@@ -52,3 +52,24 @@ def pick_device(prefer: str | torch.device | None = None) -> torch.device:
         raise ValueError(f"device={choice!r} is not available on this machine "
                          f"(cuda available: {torch.cuda.is_available()})")
     return torch.device(name)
+
+
+def hardware(device: str | torch.device | None = None) -> dict[str, object]:
+    """What a run ran on, for reports: CPU model, core and thread counts, and the GPU's name."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info: dict[str, object] = {"cpu": cpu, "cpu_cores": os.cpu_count(),
+                               "torch_threads": torch.get_num_threads(),
+                               "device": str(device) if device is not None else None}
+    if device is not None and torch.device(device).type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
