@@ -1,0 +1,164 @@
+"""The student edition: the course with the solutions taken out.
+
+Convention (works alongside nbgrader habits):
+
+* a cell tagged ``solution`` is replaced whole: a code cell by a stub that keeps its first
+  comment line (e.g. ``# Exercise 2``), says what to write and raises NotImplementedError; a
+  Markdown cell by "Your answer here";
+* inside any code cell, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` are
+  replaced by the same kind of stub (the rest of the cell stays);
+* every output and execution count is cleared; stub cells get the ``raises-exception`` tag, so
+  "Run all" in JupyterLab and nbval carry on past an unsolved exercise.
+
+`answers/`, tests, benchmarks and CI files stay out; the library and any `data/` go in. A manifest
+(`STUDENT_EDITION.json`) lists what was stripped.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+SOLUTION_TAG = "solution"
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+INCLUDE = ("carcourse", "notebooks", "data", "docs", "environment.yml", "pyproject.toml", "Makefile",
+           "README.md", "LICENSE")
+LEFT_OUT = ("answers", "tests", "bench", "tools", ".ci", ".github")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
+MARKDOWN_STUB = "**Your answer here.** (Replace this text with your answer.)"
+
+
+@dataclass
+class Manifest:
+    """What the student edition changed: per notebook, the cells replaced; what was left out."""
+
+    out: str
+    notebooks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    outputs_cleared: int = 0
+    left_out: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)
+
+    @property
+    def stubs(self) -> int:
+        return sum(len(v) for v in self.notebooks.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "stubs": self.stubs}
+
+
+def _title(source: str) -> str:
+    first = source.strip().splitlines()[0] if source.strip() else ""
+    return first.lstrip("#").strip() if first.startswith("#") else ""
+
+
+def _code_stub(title: str, indent: str = "") -> str:
+    what = title or "this exercise"
+    lines = [f"# {title}" if title else "# Exercise",
+             f"# YOUR CODE HERE: write your solution to {what} (see the exercise text above).",
+             f'raise NotImplementedError("{what}: not solved yet")']
+    return "\n".join(indent + line for line in lines)
+
+
+def _strip_regions(source: str, where: str) -> tuple[str, int]:
+    """Replace each BEGIN/END SOLUTION region by a stub; returns the new source and the count."""
+    lines, out, inside, count = source.splitlines(), [], False, 0
+    for no, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped.startswith(BEGIN):
+            if inside:
+                raise ValueError(f"{where}: line {no}: '{BEGIN}' inside another solution region")
+            inside, count = True, count + 1
+            indent = line[:len(line) - len(line.lstrip())]
+            out.append(indent + "# YOUR CODE HERE")
+            out.append(indent + f'raise NotImplementedError("{_title(source) or "exercise"}: not solved yet")')
+        elif stripped.startswith(END):
+            if not inside:
+                raise ValueError(f"{where}: line {no}: '{END}' without a '{BEGIN}'")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{where}: '{BEGIN}' is never closed by '{END}'")
+    return "\n".join(out), count
+
+
+def strip_notebook(nb: Any, name: str = "notebook") -> tuple[Any, list[dict[str, Any]], int]:
+    """Stub out solutions and clear outputs in place; returns (nb, stripped cells, outputs cleared)."""
+    stripped, cleared = [], 0
+    for i, cell in enumerate(nb.cells):
+        tags = list(cell.metadata.get("tags", []))
+        where = f"{name} cell {i}"
+        if cell.cell_type == "code":
+            cleared += len(cell.get("outputs", []))
+            cell.outputs, cell.execution_count = [], None
+            cell.metadata.pop("execution", None)
+        if SOLUTION_TAG in tags:
+            title = _title(cell.source) if cell.cell_type == "code" else ""
+            first = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+            stripped.append({"cell": i, "type": cell.cell_type, "how": "tag", "title": title or first})
+            tags.remove(SOLUTION_TAG)
+            if cell.cell_type == "code":
+                cell.source = _code_stub(title)
+                tags.append("raises-exception")
+            else:
+                cell.source = MARKDOWN_STUB
+            cell.metadata["tags"] = tags
+        elif cell.cell_type == "code" and (BEGIN in cell.source or END in cell.source):
+            cell.source, n = _strip_regions(cell.source, where)
+            stripped.append({"cell": i, "type": "code", "how": "markers", "regions": n,
+                             "title": _title(cell.source)})
+            cell.metadata["tags"] = tags + ["raises-exception"]
+        elif cell.cell_type == "markdown" and (BEGIN in cell.source or END in cell.source):
+            cell.source, n = _strip_markdown_regions(cell.source, where)
+            stripped.append({"cell": i, "type": "markdown", "how": "markers", "regions": n, "title": ""})
+    return nb, stripped, cleared
+
+
+def _strip_markdown_regions(source: str, where: str) -> tuple[str, int]:
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    if source.count(BEGIN) != source.count(END):
+        raise ValueError(f"{where}: unbalanced '{BEGIN}' / '{END}' markers")
+    new, n = pattern.subn(MARKDOWN_STUB, source)
+    return new, n
+
+
+def make_student_edition(out: str | Path, root: str | Path | None = None, force: bool = False) -> Manifest:
+    """Write the student edition of the course at `root` (default: this checkout) into `out`."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    out = Path(out)
+    if not (root / "notebooks").is_dir() or not (root / "carcourse").is_dir():
+        raise ValueError(f"{root} is not a carcourse checkout (needs notebooks/ and carcourse/)")
+    if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents and \
+            out.resolve().parts[len(root.resolve().parts)] in INCLUDE:
+        raise ValueError(f"--out {out} would overwrite the course itself; choose a folder outside it")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise ValueError(f"{out} exists and is not empty (use --force to replace it)")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(out=str(out))
+    for name in INCLUDE:
+        src = root / name
+        if not src.exists():
+            continue
+        if src.is_dir():
+            shutil.copytree(src, out / name, ignore=IGNORE)
+        else:
+            shutil.copy2(src, out / name)
+        manifest.copied.append(name)
+    manifest.left_out = [name for name in LEFT_OUT if (root / name).exists()]
+    for path in sorted((out / "notebooks").rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        nb = nbformat.read(path, as_version=4)
+        nb, stripped, cleared = strip_notebook(nb, path.name)
+        nbformat.write(nb, path)
+        manifest.notebooks[str(path.relative_to(out))] = stripped
+        manifest.outputs_cleared += cleared
+    (out / "STUDENT_EDITION.json").write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
+    return manifest
