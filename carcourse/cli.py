@@ -33,10 +33,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     from .compare_run import run_compare
 
+    from . import distributed
+
     quick = True if args.quick else None
-    result = run_compare(data=args.data, epochs=args.epochs, seeds=args.seeds, quick=quick,
-                         out=args.out, device=args.device, progress=not args.no_progress,
-                         seed=args.seed, command="python -m carcourse " + " ".join(args.argv))
+    ctx = distributed.init_from_env(args.device)  # under torchrun: join the process group
+    device = str(ctx.device) if ctx else args.device
+    prefix = f"torchrun --nproc_per_node={ctx.world_size} -m carcourse " if ctx else "python -m carcourse "
+    try:
+        result = run_compare(data=args.data, epochs=args.epochs, seeds=args.seeds, quick=quick,
+                             out=args.out, device=device, progress=not args.no_progress,
+                             seed=args.seed, command=prefix + " ".join(args.argv))
+    finally:
+        distributed.shutdown()
+    if result is None:  # not rank 0: rank 0 reports
+        return 0
     print()
     print(result["table"].to_string())
     print()

@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from . import distributed as ddp
 from .config import hardware, pick_device, quick_mode
-from .evaluate import compare, predict, report, roc_auc
+from .evaluate import Predictions, compare, predict, report, roc_auc
 from .models import build, count_parameters
 from .train import TrainConfig, fit, versions
 
@@ -28,16 +31,32 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def predict_gathered(model: Any, data: Any) -> Predictions | None:
+    """predict() on this rank's slice of `data`, gathered on rank 0 (None on other ranks);
+    plain predict() in a single process."""
+    if not ddp.active():
+        return predict(model, data)
+    idx = torch.arange(len(data))[ddp.rank()::ddp.world_size()]
+    local = predict(model, data.take(idx))
+    logits = ddp.gather_rows(local.logits, idx, len(data))
+    if logits is None:
+        return None
+    return Predictions(logits, torch.softmax(logits.float(), dim=1), logits.argmax(dim=1),
+                       data.labels.clone(), tuple(data.classes))
+
+
 def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int = 1,
                 quick: bool | None = None, out: str | Path | None = None,
                 device: str | None = None, progress: bool = True, seed: int = 0,
                 models: tuple[str, ...] = MODELS, model_options: dict[str, dict] | None = None,
-                command: str | None = None) -> dict[str, Any]:
+                command: str | None = None) -> dict[str, Any] | None:
     """Train each model `seeds` times on the same split and compare them on the test set.
 
     `data` is "synthetic", a folder path, or a Splits object. Returns a dict with the JSON
     report, the Comparison, Reports, Histories and models (of the first seed), the pandas table
-    and a verdict sentence; writes `out/report.json` and figures when `out` is given."""
+    and a verdict sentence; writes `out/report.json` and figures when `out` is given.
+    Under torchrun (see carcourse.distributed) the ranks share the training and rank 0 alone
+    evaluates, writes and returns the result; the other ranks return None."""
     from .data import Splits, load_folder, make_synthetic
 
     quick = quick_mode(quick)
@@ -53,6 +72,8 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
         splits = load_folder(data, seed=seed)
     data_seconds = time.perf_counter() - t0
     dev = pick_device(device)
+    lead = ddp.rank() == 0
+    progress = progress and lead
     reports, histories, trained, extra, model_json = {}, {}, {}, {}, {}
     for name in models:
         reports[name], histories[name] = [], []
@@ -64,11 +85,14 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
             if progress:
                 print(f"{name} seed {run_seed}: {count_parameters(model):,} parameters, {epochs} epochs on {dev}")
             history = fit(model, splits.train, splits.val, config)
-            rep = report(predict(model, splits.test))
-            reports[name].append(rep)
             histories[name].append(history)
             if k == 0:
                 trained[name] = model
+            predictions = predict_gathered(model, splits.test)
+            if predictions is not None:
+                reports[name].append(report(predictions))
+        if not lead:
+            continue
         h0 = histories[name][0]
         extra[name] = {"parameters": f"{count_parameters(trained[name]):,}",
                        "train_seconds": f"{sum(h.seconds for h in histories[name]) / seeds:.1f}",
@@ -89,6 +113,8 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
                          for k, (r, h) in enumerate(zip(reports[name], histories[name]))],
             "options": {k: str(v) for k, v in getattr(trained[name], "options", {}).items()},
         }
+    if not lead:
+        return None
     comparison = compare(reports, extra=extra, seed=seed)
     doc = {
         "device": str(dev),
@@ -97,7 +123,8 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
         "comparison": {**comparison.to_dict(), "verdict": comparison.verdict()},
         "run": {"command": command, "quick": quick, "epochs": epochs, "seeds": seeds, "seed": seed,
                 "data_seconds": data_seconds, "total_seconds": time.perf_counter() - t0,
-                "versions": versions(), "hardware": hardware(dev), "amp": histories[models[0]][0].amp,
+                "versions": versions(), "hardware": hardware(dev),
+                "world_size": ddp.world_size(), "amp": histories[models[0]][0].amp,
                 "channels_last": histories[models[0]][0].channels_last},
     }
     doc = _finite(doc)

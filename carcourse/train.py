@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed as ddp
 from .config import pick_device
 from .data import ImageSet
 
@@ -354,7 +355,14 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None,
     device = pick_device(config.device)
     amp, channels_last = config.resolved(device)
     n, bs = len(train), config.batch_size
+    world, rank = ddp.world_size(), ddp.rank()
     steps = iterations_per_epoch(n, bs, config.drop_last)
+    if world > 1:
+        if bs < world:
+            raise ValueError(f"TrainConfig.batch_size={bs} is smaller than the {world} processes: "
+                             "each needs at least one image of every batch")
+        if n % bs and n % bs < world:  # a last batch too small to give every rank an image
+            steps = n // bs
     if steps == 0:
         raise ValueError(f"TrainConfig.batch_size={bs} with drop_last=True leaves no full batch "
                          f"of the {n} training images")
@@ -362,7 +370,8 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None,
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if config.compile else model
+    step_model = ddp.wrap(model, device)  # DistributedDataParallel under torchrun
+    step_model = torch.compile(step_model) if config.compile else step_model
     x_all = train.images.to(device)
     y_all = train.labels.to(device)
     if val is not None and len(val):
@@ -374,7 +383,7 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None,
     order_gen = torch.Generator().manual_seed(config.seed)
     aug_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
     best_score, best_state, since_best = math.inf, None, 0
-    bar = _progress_bar(config, config.epochs * steps)
+    bar = _progress_bar(config, config.epochs * steps) if rank == 0 else None
     train_seconds = 0.0
     t_start = time.perf_counter()
     fork_devices = [device.index or 0] if device.type == "cuda" else []
@@ -400,9 +409,15 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None,
                 seen = 0
                 for i in range(steps):
                     idx = perm[i * bs:(i + 1) * bs]
+                    if config.augment:
+                        batch_bits = bits[i * bs:i * bs + len(idx)]
+                    if world > 1:  # this rank's share of the global batch
+                        idx = idx[rank::world]
+                        if config.augment:
+                            batch_bits = batch_bits[rank::world]
                     xb = normalise(x_all[idx], channels_last=False)
                     if config.augment:
-                        xb = augment_dihedral(xb, bits[i * bs:i * bs + len(idx)])
+                        xb = augment_dihedral(xb, batch_bits)
                     if channels_last:
                         xb = xb.contiguous(memory_format=torch.channels_last)
                     yb = y_all[idx]
@@ -423,7 +438,15 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None,
                     for cb in callbacks:
                         cb.on_iteration(history.iterations, loss, history)
                     if (i + 1) % 50 == 0 or i + 1 == steps:
-                        _check_finite(losses[:i + 1], history, epoch, i, steps, restore_best, config)
+                        checked = losses[:i + 1]
+                        if world > 1:  # every rank sees a NaN anywhere, so all stop together
+                            checked = ddp.all_reduce_sum(checked.clone()) / world
+                        _check_finite(checked, history, epoch, i, steps, restore_best, config)
+                if world > 1:  # one reduction per epoch: mean batch losses, global sums
+                    losses = ddp.all_reduce_sum(losses) / world
+                    totals = ddp.all_reduce_sum(torch.stack([loss_sum.float(), correct.float(),
+                                                             torch.tensor(float(seen), device=device)]))
+                    loss_sum, correct, seen = totals[0], totals[1], int(totals[2])
                 epoch_losses = losses.tolist()  # one device read per epoch
                 history.iteration_loss.extend(epoch_losses)
                 history.train_loss.append(float(loss_sum) / seen)
@@ -443,7 +466,7 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None,
                 if score < best_score:
                     best_score, history.best_epoch, since_best = score, epoch, 0
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    if config.checkpoint:
+                    if config.checkpoint and rank == 0:
                         save_checkpoint(config.checkpoint, model, config, history, train.classes)
                 else:
                     since_best += 1
