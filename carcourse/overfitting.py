@@ -12,7 +12,7 @@ import torch
 from .data import ImageSet, Splits
 from .evaluate import Report, predict, report
 from .models import build
-from .train import Callback, History, TrainConfig, fit
+from .train import Callback, History, TrainConfig, fit, iterations_per_epoch
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class OverfitSetting:
     few images, no dropout, no augmentation, no weight decay, many epochs."""
 
     train_size: int = 192
-    width: int = 16  # SmallCNN channels in the first block (capacity)
+    width: int = 8  # SmallCNN channels in the first block (capacity)
     epochs: int = 20
     dropout: float = 0.0
     weight_decay: float = 0.0
@@ -154,11 +154,18 @@ def run(setting: OverfitSetting, data: Splits, device: str | None = None,
     return OverfitRun(setting, history, keeper.best, last, int(mask.sum()), time.perf_counter() - t0)
 
 
+def epochs_for_steps(train_size: int, steps: int, batch_size: int = 32) -> int:
+    """Epochs that give about `steps` optimizer steps on `train_size` images. Comparing data
+    sizes at equal epochs would give the small sets far fewer updates."""
+    return max(1, round(steps / iterations_per_epoch(train_size, batch_size)))
+
+
 def grid(data: Splits, sizes: Sequence[int], widths: Sequence[int], base: OverfitSetting | None = None,
-         **axis: Sequence[Any]) -> tuple[Any, dict[tuple, OverfitRun]]:
+         steps: int | None = None, **axis: Sequence[Any]) -> tuple[Any, dict[tuple, OverfitRun]]:
     """Runs over training-set size × width (× one optional extra axis, e.g. dropout=[0, 0.5]).
-    Returns a long pandas table (one row per run: the setting, final train/val accuracy, the
-    gap, best epoch) and the runs keyed by (size, width[, extra value])."""
+    With `steps`, every run gets about that many optimizer steps (epochs_for_steps), else
+    `base.epochs`. Returns a long pandas table (one row per run: the setting, final train/val
+    accuracy, the gap, best epoch) and the runs keyed by (size, width[, extra value])."""
     import pandas as pd
 
     base = base or OverfitSetting()
@@ -170,13 +177,15 @@ def grid(data: Splits, sizes: Sequence[int], widths: Sequence[int], base: Overfi
         for size in sizes:
             for width in widths:
                 changes: dict[str, Any] = {"train_size": size, "width": width}
+                if steps is not None:
+                    changes["epochs"] = epochs_for_steps(size, steps, base.batch_size)
                 if extra_name:
                     changes[extra_name] = value
                 r = run(replace(base, **changes), data)
                 key = (size, width) + ((value,) if extra_name else ())
                 runs[key] = r
                 h = r.history
-                rows.append({"train_size": size, "width": width,
+                rows.append({"train_size": size, "width": width, "epochs": h.epochs,
                              **({extra_name: value} if extra_name else {}),
                              "train_acc": h.train_acc[-1], "val_acc": h.val_acc[-1], "gap": r.gap,
                              "loss_gap": r.loss_gap, "best_epoch": h.best_epoch, "seconds": r.seconds})

@@ -140,3 +140,11 @@ def test_explorer_default_data_fits_every_slider_value():
     data = explorer_data()
     assert len(data.train) == 1024 and len(data.val) == 256
     assert max(OverfittingExplorer.SIZES) <= len(data.train)
+
+
+def test_grid_can_give_every_size_the_same_number_of_steps(small_data):
+    from carcourse.overfitting import epochs_for_steps
+
+    assert epochs_for_steps(64, 120) == 60 and epochs_for_steps(192, 120) == 20 and epochs_for_steps(4200, 10) == 1
+    table, _ = grid(small_data, [32, 96], [2], base=OverfitSetting(width=2), steps=6)
+    assert table.set_index("train_size")["epochs"].to_dict() == {32: 6, 96: 2}
