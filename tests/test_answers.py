@@ -1,0 +1,103 @@
+"""answers/README.md: eight questions answered, and every number quoted in Q8 is in the results
+file written by the full-mode `python -m carcourse compare` run."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSWERS = ROOT / "answers" / "README.md"
+RESULTS = ROOT / "answers" / "results" / "report.json"
+# Integers that are facts of the exercise or words of the prose, not results: the test split
+# (945, 400, 1345), training set and patch sizes (4200, 64, 16), ResNet18's name and stem (18, 7, 2),
+# "95 %" intervals, "5 %" level, "70 %" not-car share, seeds 0/1 and "3 seeds" by name.
+ALLOWED = {0, 1, 2, 3, 5, 7, 16, 18, 64, 70, 95, 400, 945, 1345, 4200}
+NUMBER = re.compile(r"(?<![\w.])([−-]?)(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w])")
+
+
+def q8_text(text: str) -> str:
+    match = re.search(r"^## Q8\b.*?(?=^## |^---|\Z)", text, flags=re.S | re.M)
+    assert match, "answers/README.md has no '## Q8' section"
+    return match.group(0)
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+def unmatched_numbers(section: str, report: dict) -> list[str]:
+    """Numbers in `section` that are neither in `report` (at the precision quoted) nor allowed.
+    A decimal must equal a value of the file rounded to as many places as it shows."""
+    values = list(_leaves(report))
+    # integers: exact counts, or rates such as images/s quoted without decimals
+    integers = {v for v in values if float(v).is_integer()} | {round(v) for v in values if abs(v) >= 10}
+    bad = []
+    section = re.sub(r"\bnotebooks? \d\d\b", "", section)  # "notebook 06" names a lesson
+    for sign, digits in NUMBER.findall(section):
+        quoted = float(digits.replace(",", "")) * (-1 if sign else 1)
+        if "." in digits:
+            places = len(digits.split(".")[1])
+            if not any(round(v, places) == quoted for v in values):
+                bad.append(f"{sign}{digits}")
+        elif abs(quoted) not in ALLOWED and quoted not in integers:
+            bad.append(f"{sign}{digits}")
+    return bad
+
+
+@pytest.fixture(scope="module")
+def answers():
+    return ANSWERS.read_text()
+
+
+@pytest.fixture(scope="module")
+def report():
+    return json.loads(RESULTS.read_text())
+
+
+def test_every_question_has_a_section_that_points_to_a_notebook(answers):
+    for q in range(1, 9):
+        match = re.search(rf"^## Q{q} .*?(?=^## |^---|\Z)", answers, flags=re.S | re.M)
+        assert match, f"no section headed Q{q}"
+        notebooks = re.findall(r"notebooks/(\d\d_\w+)\.ipynb", match.group(0))
+        assert notebooks, f"Q{q} points to no notebook"
+        for nb in notebooks:
+            assert (ROOT / "notebooks" / f"{nb}.ipynb").exists(), nb
+
+
+def test_results_file_is_from_a_full_mode_run(report, answers):
+    run = report["run"]
+    assert run["quick"] is False and run["epochs"] == 12 and run["seeds"] == 3
+    assert report["dataset"]["test"] == {"notcar": 945, "car": 400}
+    assert report["dataset"]["train"]["notcar"] + report["dataset"]["train"]["car"] == 4200
+    assert "--out answers/results" in run["command"] and run["command"].split("--out")[0] in answers
+    assert f"{run['total_seconds'] / 60:.1f} minutes" in answers
+    assert run["versions"]["torch"].split("+")[0] in answers
+
+
+def test_every_number_quoted_in_q8_is_in_the_results_file(answers, report):
+    section = q8_text(answers)
+    assert len(NUMBER.findall(section)) > 40  # the answer does quote the results
+    assert unmatched_numbers(section, report) == []
+
+
+def test_the_check_catches_a_changed_number(answers, report):
+    section = q8_text(answers)
+    assert set(unmatched_numbers(section.replace("0.9591", "0.9601"), report)) == {"0.9601"}
+    assert unmatched_numbers(section.replace("p = 0.0498", "p = 0.0398"), report) == ["0.0398"]
+    assert unmatched_numbers(section + " 1313 images", report) == ["1313"]
+    assert unmatched_numbers(section.replace("−0.0126", "0.0126"), report) == ["0.0126"]
+
+
+def test_q8_agrees_with_the_confusion_matrices(answers, report):
+    section = q8_text(answers)
+    for m in report["models"].values():
+        assert str(m["confusion_matrix"]) in section
+    assert f"{report['comparison']['mcnemar_b']} are right only" in section
