@@ -60,7 +60,7 @@ def _code_stub(title: str, indent: str = "") -> str:
     what = title or "this exercise"
     lines = [f"# {title}" if title else "# Exercise",
              f"# YOUR CODE HERE: write your solution to {what} (see the exercise text above).",
-             f'raise NotImplementedError("{what}: not solved yet")']
+             f"raise NotImplementedError({what + ': not solved yet'!r})"]
     return "\n".join(indent + line for line in lines)
 
 
@@ -75,7 +75,8 @@ def _strip_regions(source: str, where: str) -> tuple[str, int]:
             inside, count = True, count + 1
             indent = line[:len(line) - len(line.lstrip())]
             out.append(indent + "# YOUR CODE HERE")
-            out.append(indent + f'raise NotImplementedError("{_title(source) or "exercise"}: not solved yet")')
+            message = f"{_title(source) or 'exercise'}: not solved yet"
+            out.append(indent + f"raise NotImplementedError({message!r})")
         elif stripped.startswith(END):
             if not inside:
                 raise ValueError(f"{where}: line {no}: '{END}' without a '{BEGIN}'")
