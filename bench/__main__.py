@@ -1,12 +1,15 @@
-"""python -m bench [--quick] [--only data,throughput]: run the benchmark suite."""
+"""python -m bench [--quick] [--only data,throughput,sweep,notebooks]: run the benchmark suite.
+
+Each benchmark prints a table and a JSON line; a last JSON line gathers them all."""
 import argparse
 import json
 import sys
 
 from . import data as data_bench
-from . import throughput
+from . import notebooks, throughput
 
-BENCHES = {"data": data_bench.main, "throughput": throughput.main}
+BENCHES = {"data": data_bench.main, "throughput": throughput.main, "sweep": throughput.sweep_main,
+           "notebooks": notebooks.main}
 
 
 def main(argv=None) -> int:

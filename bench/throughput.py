@@ -60,29 +60,56 @@ def _textbook_loop(model, root, batch, workers):
 
 
 def layout_sweep(quick: bool = False, batch: int = 32) -> list[dict]:
-    """fit() images/s for NCHW vs channels_last × fp32 vs bf16, for the SmallCNN and both
-    ResNet18 stems, on the same images: the measurement behind TrainConfig's defaults."""
+    """fit() images/s for NCHW vs channels_last × fp32 vs bf16 (× torch.compile for the device's
+    default precision and layout), for the SmallCNN and both ResNet18 stems, on the same images:
+    the measurement behind TrainConfig's defaults. Each contender trains two epochs; images/s is
+    the second epoch's (after warm-up and, with compile, after compiling), and the compile time
+    is the first epoch's excess over the second."""
     from carcourse.config import pick_device
     from carcourse.data import make_synthetic
     from carcourse.models import build
     from carcourse.train import TrainConfig, fit
 
     device = pick_device()
+    default_amp, default_cl = TrainConfig().resolved(device)
     data = make_synthetic(n_train=256 if quick else 512, n_val=0, n_test_notcar=1, n_test_car=1).train
+    models = [("cnn", "cnn", {}, len(data)),
+              ("resnet18 stem=imagenet", "resnet18", {"stem": "imagenet"}, len(data))]
+    if not quick:
+        models.append(("resnet18 stem=small", "resnet18", {"stem": "small"}, 64))
     rows = []
-    for label, name, options, n in (("cnn", "cnn", {}, len(data)),
-                                    ("resnet18 stem=imagenet", "resnet18", {"stem": "imagenet"}, len(data)),
-                                    ("resnet18 stem=small", "resnet18", {"stem": "small"}, 64)):
+    for label, name, options, n in models:
         subset = data.subset(n, seed=0)
-        for amp in (False, True):
-            for cl in (False, True):
-                cfg = TrainConfig(epochs=1, batch_size=batch, amp=amp, channels_last=cl, progress=False)
-                fit(build(name, **options), subset.subset(min(64, n), seed=1), config=cfg)  # warm-up
-                ips = fit(build(name, **options), subset, config=cfg).images_per_second
-                rows.append({"model": label, "dtype": "bf16" if amp else "fp32",
-                             "layout": "channels_last" if cl else "NCHW", "images_per_second": round(ips, 1)})
-                print(f"{label:24s} {rows[-1]['dtype']:5s} {rows[-1]['layout']:14s} {ips:8.1f} images/s", flush=True)
+        combos = [(amp, cl, False) for amp in (False, True) for cl in (False, True)]
+        if not quick or name == "cnn":
+            combos.append((default_amp, default_cl, True))
+        for amp, cl, compiled in combos:
+            cfg = TrainConfig(epochs=2, batch_size=batch, amp=amp, channels_last=cl, compile=compiled,
+                              progress=False)
+            h = fit(build(name, **options), subset, config=cfg)
+            ips = len(subset) / h.epoch_seconds[1]
+            row = {"model": label, "dtype": "bf16" if amp else "fp32", "layout": "channels_last" if cl else "NCHW",
+                   "compile": compiled, "images_per_second": round(ips, 1),
+                   "compile_seconds": round(h.epoch_seconds[0] - h.epoch_seconds[1], 1) if compiled else None}
+            rows.append(row)
+            extra = f"  (compile {row['compile_seconds']} s)" if compiled else ""
+            print(f"{label:24s} {row['dtype']:5s} {row['layout']:14s} compile={str(compiled):5s} "
+                  f"{ips:8.1f} images/s{extra}", flush=True)
     return rows
+
+
+def sweep_main(quick: bool = False) -> dict:
+    rows = layout_sweep(quick=quick)
+    best = {}
+    for r in rows:
+        if r["model"] not in best or r["images_per_second"] > best[r["model"]]["images_per_second"]:
+            best[r["model"]] = r
+    for model, r in best.items():
+        base = next(x for x in rows if x["model"] == model and x["dtype"] == "fp32" and x["layout"] == "NCHW"
+                    and not x["compile"])
+        print(f"{model}: fastest {r['dtype']} {r['layout']} compile={r['compile']}: "
+              f"{r['images_per_second'] / base['images_per_second']:.2f}× fp32 NCHW")
+    return {"rows": rows}
 
 
 def main(quick: bool = False, model_name: str = "cnn", batch: int = 32) -> dict:
@@ -137,6 +164,6 @@ if __name__ == "__main__":
     p.add_argument("--sweep", action="store_true", help="precision/layout sweep instead")
     a = p.parse_args()
     if a.sweep:
-        print(json.dumps({"sweep": layout_sweep(quick=a.quick)}))
+        print(json.dumps({"sweep": sweep_main(quick=a.quick)}))
     else:
         main(quick=a.quick, model_name=a.model)
