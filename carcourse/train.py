@@ -7,6 +7,7 @@ device and are read once per epoch, so a GPU is never stalled by the Python loop
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import platform
@@ -255,17 +256,39 @@ def normalise(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def augment_dihedral(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
-    """Apply one of the 8 symmetries of the square to each image: bits (N×3, bool) say
-    transpose, flip left-right, flip up-down. Top-down aerial patches have no 'up', so all 8
-    are valid views of the same scene."""
-    if x.shape[-1] != x.shape[-2]:
-        bits = bits.clone()
-        bits[:, 0] = False  # transposing needs square images
+def _dihedral_where(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """The 8 symmetries by definition: transpose, then flip left-right, then flip up-down, each
+    where its bit is set."""
     b = bits.view(-1, 3, 1, 1, 1)
     x = torch.where(b[:, 0], x.transpose(-1, -2), x)
     x = torch.where(b[:, 1], x.flip(-1), x)
     return torch.where(b[:, 2], x.flip(-2), x)
+
+
+@functools.lru_cache(maxsize=8)
+def _dihedral_index(side: int, device: str) -> torch.Tensor:
+    """(8, side²) source pixel of every output pixel for each symmetry (code = 4·t + 2·lr + ud),
+    computed by applying _dihedral_where to a grid of pixel numbers."""
+    grid = torch.arange(side * side).view(1, 1, side, side).expand(8, 1, side, side)
+    codes = torch.arange(8)
+    bits = torch.stack([codes // 4 % 2, codes // 2 % 2, codes % 2], dim=1).bool()
+    return _dihedral_where(grid, bits).reshape(8, side * side).to(device)
+
+
+def augment_dihedral(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """Apply one of the 8 symmetries of the square to each image: bits (N×3, bool) say
+    transpose, flip left-right, flip up-down. Top-down aerial patches have no 'up', so all 8
+    are valid views of the same scene. Square images take one gather through a precomputed
+    pixel index (one pass over the batch, any dtype; fit() applies it to the uint8 batch)."""
+    n, c, h, w = x.shape
+    if h != w:
+        bits = bits.clone()
+        bits[:, 0] = False  # transposing needs square images
+        return _dihedral_where(x, bits)
+    code = bits[:, 0].long() * 4 + bits[:, 1].long() * 2 + bits[:, 2].long()
+    index = _dihedral_index(h, str(x.device))[code]  # (n, h·w)
+    out = x.reshape(n, c, h * w).gather(2, index[:, None, :].expand(n, c, h * w))
+    return out.view(n, c, h, w)
 
 
 def _loss_fn(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -415,9 +438,10 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None,
                         idx = idx[rank::world]
                         if config.augment:
                             batch_bits = batch_bits[rank::world]
-                    xb = normalise(x_all[idx], channels_last=False)
-                    if config.augment:
+                    xb = x_all[idx]
+                    if config.augment:  # on the uint8 batch: a quarter of the bytes of float
                         xb = augment_dihedral(xb, batch_bits)
+                    xb = normalise(xb, channels_last=False)
                     if channels_last:
                         xb = xb.contiguous(memory_format=torch.channels_last)
                     yb = y_all[idx]
