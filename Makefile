@@ -8,6 +8,8 @@ STAMP := $(VENV)/.carcourse-installed
 KERNEL := carcourse
 PORT ?= 8888
 TORCH_PIN ?=
+# Reports and screenshots for CI to keep (gitignored): nbval's JUnit report, the browser test's screenshots.
+ARTIFACTS ?= $(or $(CARCOURSE_ARTIFACTS),artifacts)
 
 .PHONY: lab test setup kernel unit notebooks browser browser-deps bench data clean help
 
@@ -60,10 +62,10 @@ else
 endif
 
 notebooks: kernel
-	$(call run_pytest,--nbval-lax notebooks -p no:cacheprovider --nbval-current-env $(SANITIZE))
+	$(call run_pytest,--nbval-lax notebooks -p no:cacheprovider --nbval-current-env $(SANITIZE) --junitxml=$(ARTIFACTS)/nbval-report.xml)
 
 browser: kernel browser-deps
-	@if ls tests/browser/test_*.py >/dev/null 2>&1; then $(PY) -m pytest tests/browser; \
+	@if ls tests/browser/test_*.py >/dev/null 2>&1; then CARCOURSE_ARTIFACTS=$(abspath $(ARTIFACTS)) $(PY) -m pytest tests/browser -s; \
 	else echo "(no browser tests yet: tests/browser/test_*.py)"; fi
 
 test: export CARCOURSE_QUICK = 1

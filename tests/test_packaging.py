@@ -48,3 +48,19 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make lab" in readme and "make test" in readme
     assert readme.index("make lab") < 1500, "the README should open with the two commands"
+
+
+def test_instructor_workflow_runs_make_test_and_keeps_artifacts_on_failure():
+    import yaml
+
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "notebooks.yml").read_text())
+    steps = wf["jobs"]["test"]["steps"]
+    runs = " ".join(s.get("run", "") for s in steps)
+    assert "make test" in runs and "carcourse doctor" in runs
+    setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
+    assert setup["with"]["cache"] == "pip"
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "failure()" and "artifacts/" in upload["with"]["path"]
+    assert wf["jobs"]["test"]["env"]["CARCOURSE_QUICK"] == "1"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--junitxml=$(ARTIFACTS)/nbval-report.xml" in makefile  # nbval's report lands in artifacts/
