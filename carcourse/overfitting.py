@@ -22,7 +22,7 @@ class OverfitSetting:
 
     train_size: int = 192
     width: int = 8  # SmallCNN channels in the first block (capacity)
-    epochs: int = 20
+    epochs: int = 16
     dropout: float = 0.0
     weight_decay: float = 0.0
     augment: bool = False

@@ -113,7 +113,11 @@ class OverfittingExplorer:
                       + [w.HBox([self.train_button, self.stop_button, self.clear_button])])
         self.widget = w.VBox([w.HBox([left, self.status]), self.plot, self.table, self.error])
         self.widget.add_class("carcourse-explorer")
-        self.figure = Figure(figsize=(9, 3.2), dpi=72, layout="constrained")
+        # a fixed layout (no constrained/tight layout pass) keeps a redraw around 50 ms, so the
+        # curves can follow every epoch without slowing the training thread much
+        self.figure = Figure(figsize=(9, 3.2), dpi=72)
+        self.figure.subplots(1, 2)
+        self.figure.subplots_adjust(left=0.07, right=0.99, bottom=0.15, top=0.9, wspace=0.2)
         self.runs: list = []
         self.history = None
         self.last_run = None
@@ -123,6 +127,17 @@ class OverfittingExplorer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._draw()
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One tiny step now, so the first click does not pay PyTorch's first-call costs
+        (about a second on a 2-core CPU)."""
+        from .models import build
+        from .train import TrainConfig, fit
+
+        tiny = self.data.train.take(torch.arange(min(8, len(self.data.train))))
+        fit(build("cnn", num_classes=len(self.data.classes), width=self._base.width), tiny, tiny,
+            TrainConfig(epochs=1, batch_size=8, device=self.device, progress=False))
 
     # -- state ---------------------------------------------------------------------------------
     def setting(self):
@@ -237,8 +252,9 @@ class OverfittingExplorer:
 
         with self._lock:
             fig = self.figure
-            fig.clear()
-            ax_loss, ax_acc = fig.subplots(1, 2)
+            ax_loss, ax_acc = fig.axes
+            ax_loss.cla()
+            ax_acc.cla()
             live = self.history
             for r in self.runs[:-1] if live is None else self.runs:
                 self._curves(ax_loss, ax_acc, r.history, alpha=0.25, label=False)
@@ -246,15 +262,24 @@ class OverfittingExplorer:
             if current is not None and current.epochs:
                 self._curves(ax_loss, ax_acc, current, alpha=1.0, label=True)
             ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+            for ax in (ax_loss, ax_acc):  # few ticks: text is most of a frame's cost
+                ax.xaxis.set_major_locator(self._ticks(integer=True))
+                ax.yaxis.set_major_locator(self._ticks())
             ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0.4, 1.01))
+            if ax_loss.lines:
+                ax_loss.legend(loc="upper right", fontsize=8)
             for ax in (ax_loss, ax_acc):
-                if ax.lines:
-                    ax.legend(loc="best", fontsize=8)
                 ax.grid(alpha=0.3)
             buf = io.BytesIO()
             fig.savefig(buf, format="png")
             self.plot.value = buf.getvalue()
             self.frames += 1
+
+    @staticmethod
+    def _ticks(integer: bool = False):
+        from matplotlib.ticker import MaxNLocator
+
+        return MaxNLocator(nbins=5, integer=integer)
 
     @staticmethod
     def _curves(ax_loss, ax_acc, h, alpha: float, label: bool) -> None:
