@@ -153,6 +153,12 @@ def make_student_edition(out: str | Path, root: str | Path | None = None, force:
             shutil.copy2(src, out / name)
         manifest.copied.append(name)
     manifest.left_out = [name for name in LEFT_OUT if (root / name).exists()]
+    readme = out / "README.md"
+    if readme.exists():  # say which edition this is: the README also describes instructor tools
+        readme.write_text(f"> **Student edition.** Exercise solutions are replaced by stubs; "
+                          f"{', '.join(f'`{n}/`' for n in manifest.left_out)} are not included, so "
+                          "the instructor sections below do not apply to this copy. Start with "
+                          "`make lab`.\n\n" + readme.read_text())
     for path in sorted((out / "notebooks").rglob("*.ipynb")):
         if ".ipynb_checkpoints" in path.parts:
             continue

@@ -129,3 +129,9 @@ def test_cli_writes_the_edition(tmp_path, capsys):
     assert "solution cells replaced" in capsys.readouterr().out
     assert main(["student", "--out", str(tmp_path / "s")]) == 2  # not empty: a clear error
     assert "--force" in capsys.readouterr().err
+
+
+def test_student_readme_says_which_edition_it_is(edition):
+    out, _ = edition
+    first = (out / "README.md").read_text().splitlines()[0]
+    assert "Student edition" in first and "`answers/`" in first and "make lab" in first
