@@ -227,7 +227,8 @@ def _read_image(path: Path, size: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.draft("RGB", (size * 2, size * 2))  # JPEG: decode at reduced scale
-            img = ImageOps.exif_transpose(img)
+            if img.getexif().get(0x0112, 1) != 1:  # EXIF orientation: rotate only when needed
+                img = ImageOps.exif_transpose(img)
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(img, dtype=np.float64)
                 top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -239,7 +240,8 @@ def _read_image(path: Path, size: int) -> np.ndarray:
                 img = img.convert("RGBA")
                 background = Image.new("RGBA", img.size, (0, 0, 0, 255))
                 img = Image.alpha_composite(background, img)
-            img = img.convert("RGB")
+            if img.mode != "RGB":
+                img = img.convert("RGB")
             if img.size != (size, size):
                 img = img.resize((size, size), Image.BILINEAR, reducing_gap=3.0)
             return np.asarray(img, dtype=np.uint8)

@@ -62,31 +62,30 @@ def test_unreadable_files_with_image_extensions_are_named_or_skipped_and_counted
 
 
 def test_huge_image_is_reduced_without_running_out_of_memory(tmp_path):
-    """An 8000×8000 PNG and JPEG load in a child process whose peak memory stays under 1.5 GB."""
+    """An 8000×8000 PNG and JPEG load in a child process whose memory grows
+    over what importing the library takes by less than 512 MB (the decoded PNG alone is 192 MB;
+    248 MB measured after dropping needless copies, 736 MB before)."""
+    for c in ("car", "notcar"):
+        (tmp_path / c).mkdir()
+        for i in range(2):
+            Image.new("RGB", (64, 64), (i * 90, 40, 200)).save(tmp_path / c / f"{i}.png")
+    big = Image.linear_gradient("L").resize((8000, 8000)).convert("RGB")
+    big.save(tmp_path / "car" / "huge.png")
+    big.save(tmp_path / "notcar" / "huge.jpg", quality=80)
+    del big
     code = textwrap.dedent(f"""
-        import resource, sys
-        from pathlib import Path
-        from PIL import Image
+        import resource
         from carcourse.data import load_folder
-        root = Path({str(tmp_path)!r})
-        for c in ("car", "notcar"):
-            (root / c).mkdir(parents=True, exist_ok=True)
-            for i in range(2):
-                Image.new("RGB", (64, 64), (i * 90, 40, 200)).save(root / c / f"{{i}}.png")
-        big = Image.linear_gradient("L").resize((8000, 8000)).convert("RGB")
-        big.save(root / "car" / "huge.png"); big.save(root / "notcar" / "huge.jpg", quality=80)
-        del big
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        s = load_folder(root, val_fraction=0, test_fraction=0.34)
-        n = sum(len(x) for _, x in s.items())
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        s = load_folder({str(tmp_path)!r}, val_fraction=0, test_fraction=0.34)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(n, tuple(s.train.images.shape[1:]), peak // 1024)
+        print(sum(len(x) for _, x in s.items()), tuple(s.train.images.shape[1:]), (peak - base) // 1024)
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    n, shape, peak_mb = r.stdout.split(" ", 1)[0], r.stdout.split("(")[1].split(")")[0], int(r.stdout.split()[-1])
-    assert n == "6" and shape == "3, 64, 64"
-    assert peak_mb < 1536, f"peak memory {peak_mb} MB"
+    count, shape, grew_mb = r.stdout.split(" ", 1)[0], r.stdout.split("(")[1].split(")")[0], int(r.stdout.split()[-1])
+    assert count == "6" and shape == "3, 64, 64"
+    assert grew_mb < 512, f"loading grew memory by {grew_mb} MB"
 
 
 def test_more_than_two_classes_load_train_and_report(tmp_path):
@@ -251,3 +250,18 @@ def test_checkpoints_record_versions_device_and_seed(tmp_path, tiny_set):
     ck = load_checkpoint(save_checkpoint(tmp_path / "c.pt", model, config, h, tiny_set.classes))
     assert ck.versions["torch"] == torch.__version__ and "carcourse" in ck.versions
     assert ck.config.seed == 7 and ck.history.device == "cpu"
+
+
+def test_exif_rotated_photo_is_turned_upright(tmp_path):
+    """Phone photos store 'rotate 90°' in EXIF; the loader applies it (and only then copies)."""
+    arr = np.zeros((32, 64, 3), dtype=np.uint8)
+    arr[:, :32] = 255  # left half white in the stored (landscape) pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display rotated 90° clockwise
+    for c in ("car", "notcar"):
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            Image.fromarray(arr).save(tmp_path / c / f"{i}.jpg", exif=exif, quality=95)
+    s = load_folder(tmp_path, val_fraction=0, test_fraction=0.34)
+    img = s.train.images[0].float().mean(0)
+    assert img[:24].mean() > 200 and img[40:].mean() < 50  # white half is now on top
