@@ -306,3 +306,56 @@ def overfitting_explorer(data=None, setting=None, device: str | None = None):
     ex = OverfittingExplorer(data=data, setting=setting, device=device)
     ex.widget.explorer = ex
     return ex.widget
+
+
+# ----------------------------------------------------------------------------------------------
+# loss shapes (lesson 04)
+# ----------------------------------------------------------------------------------------------
+def loss_values(margin: float) -> dict[str, float]:
+    """Two-class losses and their push on the margin m = z_true − z_other (p_true = σ(m)):
+    cross-entropy −log σ(m) and L2 on the softmax output 2(1 − σ(m))², with −d/dm of each."""
+    m = torch.tensor(float(margin), dtype=torch.float64, requires_grad=True)
+    p = torch.sigmoid(m)
+    ce = -torch.nn.functional.logsigmoid(m)
+    l2 = 2 * (1 - p) ** 2
+    ce_grad, = torch.autograd.grad(ce, m)
+    l2_grad, = torch.autograd.grad(l2, m)
+    return {"margin": float(margin), "p_true": float(p), "ce": float(ce), "l2": float(l2),
+            "ce_push": float(-ce_grad), "l2_push": float(-l2_grad)}
+
+
+def loss_shapes(m_min: float = -10.0, m_max: float = 10.0):
+    """A slider over the margin z_true − z_other: both losses and their gradients, with the
+    current point marked and its values printed. Shows where L2's push vanishes (confidently
+    wrong, m ≪ 0) while cross-entropy's stays near 1."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    grid = torch.linspace(m_min, m_max, 401)
+    curves = [loss_values(float(v)) for v in grid]
+    slider = w.FloatSlider(value=-4.0, min=m_min, max=m_max, step=0.1, description="margin",
+                           continuous_update=False, readout_format=".1f")
+    text = w.HTML()
+    out = w.Output()
+
+    def draw(change=None) -> None:
+        v = loss_values(slider.value)
+        text.value = (f"P(true class) = {v['p_true']:.4f} &nbsp; CE = {v['ce']:.3f} (push {v['ce_push']:.3f}) "
+                      f"&nbsp; L2 = {v['l2']:.3f} (push {v['l2_push']:.4f})")
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+            for ax, keys, title in ((axes[0], ("ce", "l2"), "loss"), (axes[1], ("ce_push", "l2_push"),
+                                                                        "push on the margin (−dL/dm)")):
+                for key, colour in zip(keys, ("C0", "C3")):
+                    ax.plot(grid.numpy(), [c[key] for c in curves], color=colour, label=key)
+                    ax.plot([v["margin"]], [v[key]], "o", color=colour)
+                ax.axvline(v["margin"], color="grey", ls=":")
+                ax.set(xlabel="margin z_true − z_other", title=title)
+                ax.legend(fontsize=8)
+                ax.grid(alpha=0.3)
+            plt.show()
+
+    slider.observe(draw, names="value")
+    draw()
+    return w.VBox([slider, text, out])

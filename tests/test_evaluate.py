@@ -130,3 +130,18 @@ def test_softmax_temperature_widget_keeps_the_decision():
     slider = box.children[0]
     slider.value = 5.0
     assert slider.description == "T" and len(box.children) == 2
+
+
+def test_loss_shapes_widget_shows_l2_push_vanishing_when_confidently_wrong():
+    import math
+
+    from carcourse.widgets import loss_shapes, loss_values
+
+    wrong = loss_values(-8.0)
+    assert wrong["ce_push"] == pytest.approx(1 - 1 / (1 + math.exp(8)), rel=1e-9)  # 1 − p_true
+    assert wrong["l2_push"] < 0.002 < 0.99 < wrong["ce_push"]
+    assert loss_values(0.0)["ce"] == pytest.approx(math.log(2))
+    box = loss_shapes()
+    slider, text = box.children[:2]
+    slider.value = -8.0
+    assert "CE = 8.000" in text.value and "P(true class) = 0.0003" in text.value

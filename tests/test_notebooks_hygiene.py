@@ -29,6 +29,7 @@ def test_notebook_is_small_and_stripped(path):
             kinds = {o["output_type"] for o in cell["outputs"]}
             assert kinds <= {"stream", "execute_result"}, f"{path.name} cell {i}: {kinds}"
     assert nb["metadata"].get("kernelspec", {}).get("name") == "carcourse"
+    assert "widgets" not in nb["metadata"], f"{path.name}: saved widget state (PNG frames and all)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

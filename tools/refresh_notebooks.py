@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def strip(nb) -> None:
+    nb.metadata.pop("widgets", None)  # widget state saved by nbclient: large, and stale once reopened
     count = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
