@@ -320,7 +320,7 @@ def loss_values(margin: float) -> dict[str, float]:
     l2 = 2 * (1 - p) ** 2
     ce_grad, = torch.autograd.grad(ce, m)
     l2_grad, = torch.autograd.grad(l2, m)
-    return {"margin": float(margin), "p_true": float(p), "ce": float(ce), "l2": float(l2),
+    return {"margin": float(margin), "p_true": p.item(), "ce": ce.item(), "l2": l2.item(),
             "ce_push": float(-ce_grad), "l2_push": float(-l2_grad)}
 
 
