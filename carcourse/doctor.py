@@ -61,7 +61,7 @@ def check_device() -> list[Check]:
     import torch
 
     from .config import pick_device
-    from .train import cpu_has_bf16
+    from .train import TrainConfig
 
     env = os.environ.get("CARCOURSE_DEVICE")
     try:
@@ -70,14 +70,13 @@ def check_device() -> list[Check]:
         return [Check("device", "fail", str(exc), "unset CARCOURSE_DEVICE or name an available device")]
     if dev.type == "cuda":
         why = f"CUDA {torch.version.cuda}: {torch.cuda.get_device_name(dev)}"
-        bf16 = torch.cuda.is_bf16_supported()
     elif dev.type == "mps":
-        why, bf16 = "Apple GPU (MPS)", False
+        why = "Apple GPU (MPS)"
     else:
         why = "no CUDA or MPS GPU visible to torch"
         if torch.version.cuda is None and not torch.backends.mps.is_built():
             why += " (this torch build has no GPU support)"
-        bf16 = cpu_has_bf16()
+    bf16, _ = TrainConfig().resolved(dev)  # what fit() will do on this device, by the same rule
     why += f"; chosen by CARCOURSE_DEVICE={env}" if env else ""
     checks = [Check("device", "ok", f"{dev}: {why}"),
               Check("bf16", "ok" if bf16 else "warn",
@@ -140,10 +139,11 @@ def check_chromium() -> Check:
                              shutil.which("chromium-browser") or "") if p and os.path.exists(p)), None)
     try:
         importlib.import_module("playwright")
-        pw = "playwright installed"
+        has_playwright = True
     except ImportError:
-        pw = "playwright missing"
-    if path and pw == "playwright installed":
+        has_playwright = False
+    pw = "playwright installed" if has_playwright else "playwright missing"
+    if path and has_playwright:
         return Check("browser tests", "ok", f"Chromium at {path}; {pw}")
     return Check("browser tests", "warn", f"Chromium {'at ' + path if path else 'not found'}; {pw}",
                  "`make test` installs Chromium (apt-get install chromium) and playwright; only the "

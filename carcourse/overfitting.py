@@ -117,21 +117,22 @@ def flip_labels(data: ImageSet, fraction: float, seed: int = 0) -> tuple[ImageSe
 
 
 class _BestAndLast(Callback):
-    """Keep the validation Report of the best epoch (by validation loss) and of the last one."""
+    """Keep the validation Report of the best epoch (fit's best_epoch, by validation loss) and of
+    the last one; the last is measured once, at the end, unless it was the best."""
 
     def __init__(self, val: ImageSet):
-        self.val, self.best, self.last, self._best_loss = val, None, None, float("inf")
+        self.val: ImageSet = val
+        self.best: Report | None = None
+        self.last: Report | None = None
 
     def on_epoch_end(self, epoch: int, history: History, model: torch.nn.Module) -> None:
-        rep = None
-        if history.val_loss[-1] < self._best_loss:
-            self._best_loss = history.val_loss[-1]
-            rep = self.best = report(predict(model, self.val))
-        self.last = rep if rep is not None else epoch  # the epoch number: measured at the end
+        if history.best_epoch == epoch:
+            self.best = report(predict(model, self.val))
 
     def on_train_end(self, history: History, model: torch.nn.Module) -> None:
-        if not isinstance(self.last, Report) and history.epochs:
-            self.last = report(predict(model, self.val))
+        if history.epochs:
+            self.last = (self.best if history.best_epoch == history.epochs
+                         else report(predict(model, self.val)))
 
 
 def run(setting: OverfitSetting, data: Splits, device: str | None = None,
@@ -150,8 +151,7 @@ def run(setting: OverfitSetting, data: Splits, device: str | None = None,
                   dropout=setting.dropout)
     keeper = _BestAndLast(data.val)
     history = fit(model, train, data.val, setting.train_config(device), [keeper, *callbacks])
-    last = keeper.last if isinstance(keeper.last, Report) else None
-    return OverfitRun(setting, history, keeper.best, last, int(mask.sum()), time.perf_counter() - t0)
+    return OverfitRun(setting, history, keeper.best, keeper.last, int(mask.sum()), time.perf_counter() - t0)
 
 
 def epochs_for_steps(train_size: int, steps: int, batch_size: int = 32) -> int:

@@ -57,9 +57,9 @@ def _title(source: str) -> str:
 
 
 def _code_stub(title: str, indent: str = "") -> str:
+    """What replaces solution code: a hint and a NotImplementedError naming the exercise."""
     what = title or "this exercise"
-    lines = [f"# {title}" if title else "# Exercise",
-             f"# YOUR CODE HERE: write your solution to {what} (see the exercise text above).",
+    lines = [f"# YOUR CODE HERE: write your solution to {what} (see the exercise text above).",
              f"raise NotImplementedError({what + ': not solved yet'!r})"]
     return "\n".join(indent + line for line in lines)
 
@@ -73,10 +73,7 @@ def _strip_regions(source: str, where: str) -> tuple[str, int]:
             if inside:
                 raise ValueError(f"{where}: line {no}: '{BEGIN}' inside another solution region")
             inside, count = True, count + 1
-            indent = line[:len(line) - len(line.lstrip())]
-            out.append(indent + "# YOUR CODE HERE")
-            message = f"{_title(source) or 'exercise'}: not solved yet"
-            out.append(indent + f"raise NotImplementedError({message!r})")
+            out.append(_code_stub(_title(source), indent=line[:len(line) - len(line.lstrip())]))
         elif stripped.startswith(END):
             if not inside:
                 raise ValueError(f"{where}: line {no}: '{END}' without a '{BEGIN}'")
@@ -104,7 +101,7 @@ def strip_notebook(nb: Any, name: str = "notebook") -> tuple[Any, list[dict[str,
             stripped.append({"cell": i, "type": cell.cell_type, "how": "tag", "title": title or first})
             tags.remove(SOLUTION_TAG)
             if cell.cell_type == "code":
-                cell.source = _code_stub(title)
+                cell.source = f"# {title or 'Exercise'}\n" + _code_stub(title)
                 tags.append("raises-exception")
             else:
                 cell.source = MARKDOWN_STUB
@@ -134,8 +131,8 @@ def make_student_edition(out: str | Path, root: str | Path | None = None, force:
     out = Path(out)
     if not (root / "notebooks").is_dir() or not (root / "carcourse").is_dir():
         raise ValueError(f"{root} is not a carcourse checkout (needs notebooks/ and carcourse/)")
-    if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents and \
-            out.resolve().parts[len(root.resolve().parts)] in INCLUDE:
+    root_r, out_r = root.resolve(), out.resolve()
+    if out_r == root_r or (root_r in out_r.parents and out_r.relative_to(root_r).parts[0] in INCLUDE):
         raise ValueError(f"--out {out} would overwrite the course itself; choose a folder outside it")
     if out.exists() and any(out.iterdir()):
         if not force:
