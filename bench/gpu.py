@@ -50,14 +50,14 @@ def flops_per_image(model: torch.nn.Module, device: torch.device, amp: bool, cha
     """Forward + backward FLOPs of one training image, counted by torch.utils.flop_counter."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from carcourse.train import _autocast
+    from carcourse.config import autocast
 
     x = torch.randn(32, 3, 64, 64, device=device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     counter = FlopCounterMode(display=False)
     with counter:
-        with _autocast(device, amp):
+        with autocast(device, amp):
             out = model(x)
         out.float().sum().backward()
     model.zero_grad(set_to_none=True)
@@ -126,11 +126,11 @@ def main(argv: list[str] | None = None) -> dict:
     compare_seconds = time.perf_counter() - t1
     goal = "" if args.smoke else f" (goal <= {GOALS['compare']} s: {'met' if compare_seconds <= GOALS['compare'] else 'NOT met'})"
     print(f"compare ({'quick' if args.smoke else 'full'}, data generation included): "
-          f"{compare_seconds:.1f} s{goal}; {result['verdict']}")
+          f"{compare_seconds:.1f} s{goal}; {result.verdict}")
     out = {"device": str(device), "hardware": hw, "torch": torch.__version__, "smoke": args.smoke,
            "data_seconds": round(data_seconds, 2), "residency": residency, "models": rows,
            "compare_seconds": round(compare_seconds, 1),
-           "compare_accuracy": {k: round(v.accuracy, 4) for k, v in result["reports"].items()}}
+           "compare_accuracy": {k: round(v.accuracy, 4) for k, v in result.reports.items()}}
     print(json.dumps({"gpu_bench": out}))
     return out
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 def _bare_loop(model, images, labels, batch, amp, channels_last, device):
     """The fastest honest loop: data already normalised on the device, no bookkeeping."""
-    from carcourse.train import normalise
+    from carcourse.batches import normalise
 
     x = normalise(images.to(device), channels_last)
     y = labels.to(device)
@@ -38,7 +38,7 @@ def _textbook_loop(model, root, batch, workers):
     """What most tutorials write: ImageFolder + DataLoader + ToTensor/Normalize, NCHW fp32."""
     from torchvision import datasets, transforms
 
-    from carcourse.train import MEAN, STD
+    from carcourse.batches import MEAN, STD
 
     ds = datasets.ImageFolder(root, transforms.Compose([transforms.RandomHorizontalFlip(),
                                                         transforms.ToTensor(),
@@ -65,13 +65,13 @@ def layout_sweep(quick: bool = False, batch: int = 32) -> list[dict]:
     the measurement behind TrainConfig's defaults. Each contender trains two epochs; images/s is
     the second epoch's (after warm-up and, with compile, after compiling), and the compile time
     is the first epoch's excess over the second."""
-    from carcourse.config import pick_device
+    from carcourse.config import pick_device, resolve_precision
     from carcourse.data import make_synthetic
     from carcourse.models import build
     from carcourse.train import TrainConfig, fit
 
     device = pick_device()
-    default_amp, default_cl = TrainConfig().resolved(device)
+    default_amp, default_cl = resolve_precision(device)
     data = make_synthetic(n_train=256 if quick else 512, n_val=0, n_test_notcar=1, n_test_car=1).train
     models = [("cnn", "cnn", {}, len(data)),
               ("resnet18 stem=imagenet", "resnet18", {"stem": "imagenet"}, len(data))]

@@ -8,23 +8,17 @@ import time
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from .data import make_synthetic, save_folder
+    from .presets import preset
 
     t0 = time.perf_counter()
-    splits = make_synthetic(seed=args.seed, quick=args.quick or None)
+    quick = preset(True if args.quick else None).quick  # --quick, else CARCOURSE_QUICK
+    splits = make_synthetic(seed=args.seed, quick=quick)
     root = save_folder(splits, args.out)
     print(f"wrote {splits.source} to {root} in {time.perf_counter() - t0:.1f} s")
     for name, counts in splits.summary().items():
         print(f"  {name:5s} " + "  ".join(f"{k}={v}" for k, v in counts.items())
               + f"  total={sum(counts.values())}")
     return 0
-
-
-def _load_data(source: str, quick: bool | None, seed: int):
-    from .data import load_folder, make_synthetic
-
-    if source == "synthetic":
-        return make_synthetic(seed=seed, quick=quick)
-    return load_folder(source, seed=seed)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -48,9 +42,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if result is None:  # not rank 0: rank 0 reports
         return 0
     print()
-    print(result["table"].to_string())
+    print(result.table.to_string())
     print()
-    print(result["verdict"])
+    print(result.verdict)
     if args.out:
         print(f"wrote {args.out}/report.json and figures")
     return 0
@@ -108,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .data import DataError
     from .models import WeightsError
-    from .train import CheckpointError, TrainingDiverged
+    from .checkpoints import CheckpointError
+    from .history import TrainingDiverged
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)

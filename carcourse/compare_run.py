@@ -5,19 +5,61 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from . import distributed as ddp
-from .config import hardware, pick_device, quick_mode
-from .evaluate import Predictions, compare, predict, report, roc_auc
+from .config import TrainConfig, hardware, pick_device, versions
+from .data import Splits, load_folder, make_synthetic
+from .evaluate import Comparison, Predictions, Report, compare, positive_index, predict, report, roc_auc
+from .history import History
 from .models import build, count_parameters
-from .train import TrainConfig, fit, versions
+from .presets import preset
+from .train import fit
 
 MODELS = ("cnn", "resnet18")
-FULL_EPOCHS, QUICK_EPOCHS = 12, 3
+
+
+@dataclass
+class CompareResult:
+    """What run_compare measured. `to_json()` is the report.json document; the rest are the
+    objects behind it: per-model Reports, Histories and trained models of the first seed, every
+    seed's Reports, the Comparison, the split used."""
+
+    comparison: Comparison
+    reports: dict[str, Report]
+    all_reports: dict[str, list[Report]]
+    histories: dict[str, History]
+    models: dict[str, nn.Module]
+    splits: Splits
+    document: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The report.json document (plain JSON types, NaN written as null)."""
+        return self.document
+
+    @property
+    def table(self):
+        """Side-by-side pandas table (Comparison.table)."""
+        return self.comparison.table()
+
+    @property
+    def verdict(self) -> str:
+        return self.comparison.verdict()
+
+    def __getitem__(self, key: str) -> Any:
+        """Read-only dict-style access kept for notebooks written against the old dict result
+        (`result["json"]` is `result.to_json()`, the other keys are the attributes)."""
+        if key == "json":
+            return self.to_json()
+        if key in ("comparison", "reports", "all_reports", "histories", "models", "splits",
+                   "table", "verdict"):
+            return getattr(self, key)
+        raise KeyError(key)
 
 
 def _finite(value: Any) -> Any:
@@ -41,28 +83,27 @@ def predict_gathered(model: Any, data: Any) -> Predictions | None:
     logits = ddp.gather_rows(local.logits, idx, len(data))
     if logits is None:
         return None
-    return Predictions(logits, torch.softmax(logits.float(), dim=1), logits.argmax(dim=1),
-                       data.labels.clone(), tuple(data.classes))
+    return Predictions.from_logits(logits, data.labels, data.classes)
 
 
 def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int = 1,
                 quick: bool | None = None, out: str | Path | None = None,
                 device: str | None = None, progress: bool = True, seed: int = 0,
                 models: tuple[str, ...] = MODELS, model_options: dict[str, dict] | None = None,
-                command: str | None = None) -> dict[str, Any] | None:
+                command: str | None = None) -> CompareResult | None:
     """Train each model `seeds` times on the same split and compare them on the test set.
 
-    `data` is "synthetic", a folder path, or a Splits object. Returns a dict with the JSON
-    report, the Comparison, Reports, Histories and models (of the first seed), the pandas table
-    and a verdict sentence; writes `out/report.json` and figures when `out` is given.
+    `data` is "synthetic", a folder path, or a Splits object; `quick` (None: CARCOURSE_QUICK)
+    picks the preset that sizes the synthetic data and the default epochs. Returns a
+    CompareResult (its to_json() is report.json); writes `out/report.json` and figures when
+    `out` is given.
     Under torchrun (see carcourse.distributed) the ranks share the training and rank 0 alone
     evaluates, writes and returns the result; the other ranks return None."""
-    from .data import Splits, load_folder, make_synthetic
-
-    quick = quick_mode(quick)
+    size = preset(quick)
+    quick = size.quick
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
-    epochs = epochs if epochs is not None else (QUICK_EPOCHS if quick else FULL_EPOCHS)
+    epochs = epochs if epochs is not None else size.compare_epochs
     t0 = time.perf_counter()
     if isinstance(data, Splits):
         splits = data
@@ -93,26 +134,7 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
                 reports[name].append(report(predictions))
         if not lead:
             continue
-        h0 = histories[name][0]
-        extra[name] = {"parameters": f"{count_parameters(trained[name]):,}",
-                       "train_seconds": f"{sum(h.seconds for h in histories[name]) / seeds:.1f}",
-                       "images_per_second": f"{sum(h.images_per_second for h in histories[name]) / seeds:.0f}"}
-        model_json[name] = {
-            **reports[name][0].to_dict(),
-            "epochs": h0.epochs,
-            "train_seconds": h0.seconds,
-            "images_per_second": h0.images_per_second,
-            "parameters": count_parameters(trained[name]),
-            "best_epoch": h0.best_epoch,
-            "seeds": [seed + k for k in range(seeds)],
-            "roc_auc_from_hard_labels": hard_label_auc(reports[name][0]),
-            "per_seed": [{"seed": seed + k, "accuracy": r.accuracy,
-                          "balanced_accuracy": r.balanced_accuracy, "roc_auc": r.roc_auc,
-                          "car_f1": r.per_class[r.classes[-1]]["f1"],
-                          "train_seconds": h.seconds, "best_epoch": h.best_epoch}
-                         for k, (r, h) in enumerate(zip(reports[name], histories[name]))],
-            "options": {k: str(v) for k, v in getattr(trained[name], "options", {}).items()},
-        }
+        extra[name], model_json[name] = _model_summary(reports[name], histories[name], trained[name], seed)
     if not lead:
         return None
     comparison = compare(reports, extra=extra, seed=seed)
@@ -127,35 +149,60 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
                 "world_size": ddp.world_size(), "amp": histories[models[0]][0].amp,
                 "channels_last": histories[models[0]][0].channels_last},
     }
-    doc = _finite(doc)
-    result = {"json": doc, "comparison": comparison, "reports": {k: v[0] for k, v in reports.items()},
-              "all_reports": reports, "histories": {k: v[0] for k, v in histories.items()},
-              "models": trained, "splits": splits, "table": comparison.table(),
-              "verdict": comparison.verdict()}
+    result = CompareResult(comparison=comparison, reports={k: v[0] for k, v in reports.items()},
+                           all_reports=reports, histories={k: v[0] for k, v in histories.items()},
+                           models=trained, splits=splits, document=_finite(doc))
     if out is not None:
         write_outputs(result, Path(out))
     return result
 
 
-def hard_label_auc(rep) -> float:
+def _model_summary(reports: list[Report], histories: list[History], model: nn.Module,
+                   seed: int) -> tuple[dict[str, str], dict[str, Any]]:
+    """One model's extra table rows and its report.json entry (first seed in full, every seed
+    in per_seed)."""
+    seeds, h0, binary = len(histories), histories[0], len(reports[0].classes) == 2
+    extra = {"parameters": f"{count_parameters(model):,}",
+             "train_seconds": f"{sum(h.seconds for h in histories) / seeds:.1f}",
+             "images_per_second": f"{sum(h.images_per_second for h in histories) / seeds:.0f}"}
+    entry = {
+        **reports[0].to_dict(),
+        "epochs": h0.epochs,
+        "train_seconds": h0.seconds,
+        "images_per_second": h0.images_per_second,
+        "parameters": count_parameters(model),
+        "best_epoch": h0.best_epoch,
+        "seeds": [seed + k for k in range(seeds)],
+        "roc_auc_from_hard_labels": hard_label_auc(reports[0]) if binary else None,
+        "per_seed": [{"seed": seed + k, "accuracy": r.accuracy,
+                      "balanced_accuracy": r.balanced_accuracy, "roc_auc": r.roc_auc,
+                      "car_f1": r.positive_f1 if binary else None,
+                      "train_seconds": h.seconds, "best_epoch": h.best_epoch}
+                     for k, (r, h) in enumerate(zip(reports, histories))],
+        "options": {k: str(v) for k, v in getattr(model, "options", {}).items()},
+    }
+    return extra, entry
+
+
+def hard_label_auc(rep: Report) -> float:
     """The common mistake: "ROC AUC" computed from argmax decisions instead of probabilities.
     With a 0/1 score the ROC curve has one corner, and its area is the balanced accuracy."""
     p = rep.predictions
-    positive = len(p.classes) - 1
+    positive = positive_index(p.classes)
     return roc_auc((p.labels == positive).numpy(), (p.predicted == positive).double().numpy())
 
 
-def write_outputs(result: dict[str, Any], out: Path) -> None:
+def write_outputs(result: CompareResult, out: Path) -> None:
     """report.json plus learning_curves.png, confusion_matrices.png and roc_pr.png in `out`."""
     import matplotlib.pyplot as plt
 
     from . import plots
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(result["json"], indent=2) + "\n")
-    figures = {"learning_curves.png": plots.learning_curves(result["histories"]),
-               "confusion_matrices.png": plots.confusion_matrices(result["reports"]),
-               "roc_pr.png": plots.roc_pr(result["reports"])}
+    (out / "report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    figures = {"learning_curves.png": plots.learning_curves(result.histories),
+               "confusion_matrices.png": plots.confusion_matrices(result.reports),
+               "roc_pr.png": plots.roc_pr(result.reports)}
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=90)
         plt.close(fig)

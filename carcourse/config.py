@@ -1,7 +1,17 @@
-"""Run-wide switches read from the environment: quick mode and the device to train on."""
+"""How a run is configured: the switches read from the environment (quick mode, the device),
+the device and precision policy every module follows, and TrainConfig.
+
+A TrainConfig is plain data: building one checks its values but never probes the hardware;
+whether its device exists is checked when fit() starts (pick_device).
+"""
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -73,3 +83,174 @@ def hardware(device: str | torch.device | None = None) -> dict[str, object]:
     if device is not None and torch.device(device).type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
+
+
+def versions() -> dict[str, str]:
+    """Library versions recorded in checkpoints and reports."""
+    import platform
+
+    import torchvision
+
+    from . import __version__
+
+    return {"carcourse": __version__, "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
+
+
+# ----------------------------------------------------------------------------------------------
+# precision policy: what fit, predict, doctor and the benchmarks run in
+# ----------------------------------------------------------------------------------------------
+def cpu_has_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays."""
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool((probe and probe()) or (amx and amx()))
+
+
+def fast_precision(device: torch.device) -> bool:
+    """The device default for amp and channels_last: on for CUDA and for CPUs with native bf16
+    (bench/ measures the choice), off elsewhere."""
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
+
+
+def resolve_precision(device: torch.device, amp: bool | None = None,
+                      channels_last: bool | None = None) -> tuple[bool, bool]:
+    """(amp, channels_last) as they apply on `device`: None means the device default."""
+    fast = fast_precision(device)
+    return (fast if amp is None else amp), (fast if channels_last is None else channels_last)
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on `device` when enabled, else a context that does nothing."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+# ----------------------------------------------------------------------------------------------
+# TrainConfig
+# ----------------------------------------------------------------------------------------------
+OPTIMIZERS = ("sgd", "adam", "adamw")
+LOSSES = ("cross_entropy", "mse", "double_softmax")
+
+
+def _check_whole(config: Any, name: str, minimum: int, allow_none: bool = False) -> None:
+    value = getattr(config, name)
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"TrainConfig.{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_number(config: Any, name: str, low: float, high: float = math.inf,
+                  low_open: bool = False) -> None:
+    value = getattr(config, name)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and value < high
+    if not ok:
+        raise ValueError(f"TrainConfig.{name} must be a finite number in {'(' if low_open else '['}"
+                         f"{low}, {high}), got {value!r}")
+
+
+def _check_flag(config: Any, name: str, allow_none: bool = False) -> None:
+    value = getattr(config, name)
+    if not (isinstance(value, bool) or (allow_none and value is None)):
+        raise ValueError(f"TrainConfig.{name} must be True or False"
+                         f"{' or None (auto)' if allow_none else ''}, got {value!r}")
+
+
+def _check_choice(config: Any, name: str, options: tuple[str, ...]) -> None:
+    value = getattr(config, name)
+    if value not in options:
+        raise ValueError(f"TrainConfig.{name}={value!r} is unknown: choose one of {list(options)}")
+
+
+def check_device_name(device: str | torch.device) -> str:
+    """`device` as a string if it names a device (cpu, cuda, cuda:N, mps); whether it is present
+    is pick_device's question. A ValueError names the value otherwise."""
+    name = str(device).strip().lower()
+    try:
+        parsed = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"device={device!r} is not a device name (use cpu, cuda, cuda:N or mps)") from exc
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={device!r} is not available on this machine "
+                         f"(the course trains on cpu, cuda, cuda:N or mps)")
+    return str(device)
+
+
+@dataclass
+class TrainConfig:
+    """How to train. Every field is checked on creation (a bad value raises ValueError naming
+    it); the hardware is not: fit() checks that `device` is present when it starts.
+
+    amp / channels_last None means "choose for the device" (resolve_precision): bf16 autocast
+    and channels_last on CUDA and on CPUs with native bf16, off elsewhere.
+    `TrainConfig.plain()` is the textbook loop (see its docstring).
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    augment: bool = True  # random flips and 90° rotations (the 8 symmetries of a square patch)
+    drop_last: bool = False
+    seed: int = 0
+    device: str | None = None
+    amp: bool | None = None
+    channels_last: bool | None = None
+    compile: bool = False
+    loss: str = "cross_entropy"  # "mse": L2 on softmax outputs; "double_softmax": the bug (lesson 04)
+    checkpoint: str | None = None  # path: the best epoch's weights are written there
+    restore_best: bool = False  # load the best epoch's weights (by validation loss) at the end
+    patience: int | None = None  # early stopping: epochs without improvement before stopping
+    eval_batch_size: int = 512
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("eval_batch_size", 1)):
+            _check_whole(self, name, minimum)
+        _check_whole(self, "patience", 1, allow_none=True)
+        _check_number(self, "lr", 0, low_open=True)
+        _check_number(self, "momentum", 0, 1)
+        _check_number(self, "weight_decay", 0)
+        _check_number(self, "label_smoothing", 0, 1)
+        _check_choice(self, "optimizer", OPTIMIZERS)
+        _check_choice(self, "loss", LOSSES)
+        for name in ("augment", "drop_last", "compile", "restore_best", "progress"):
+            _check_flag(self, name)
+        for name in ("amp", "channels_last"):
+            _check_flag(self, name, allow_none=True)
+        if self.device is not None:
+            self.device = check_device_name(self.device)
+        if self.checkpoint is not None:
+            self.checkpoint = os.fspath(self.checkpoint)
+            parent = Path(self.checkpoint).resolve().parent
+            if parent.exists() and not parent.is_dir():
+                raise ValueError(f"TrainConfig.checkpoint={self.checkpoint!r}: {parent} is not a folder")
+
+    @classmethod
+    def plain(cls, **overrides: Any) -> "TrainConfig":
+        """The textbook loop: no augmentation, fp32 (no autocast), NCHW memory layout, no
+        torch.compile. fit() with this config takes the same batches as
+        `DataLoader(train.as_dataset(), batch_size, shuffle=True,
+        generator=torch.Generator().manual_seed(seed))` iterated epoch after epoch, and does
+        zero_grad, forward, cross-entropy, backward, step on each: notebook 01 checks that the
+        losses agree. `overrides` set any other field (epochs, seed, lr, ...)."""
+        base = dict(augment=False, amp=False, channels_last=False, compile=False)
+        return cls(**{**base, **overrides})
+
+    def resolved(self, device: torch.device) -> tuple[bool, bool]:
+        """(amp, channels_last) as they apply on `device` (resolve_precision)."""
+        return resolve_precision(device, self.amp, self.channels_last)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})

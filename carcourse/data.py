@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import synthetic
-from .config import quick_mode
+from .presets import preset
 
 CLASSES = ("notcar", "car")
 
@@ -27,9 +27,6 @@ NOTCAR_NAMES = {"notcar", "not_car", "not-car", "non-car", "noncar", "non_car", 
 CAR_NAMES = {"car", "cars", "vehicle", "vehicles", "positive", "positives", "pos", "1"}
 
 SPLIT_NAMES = ("train", "val", "test")
-# Exercise sizes and the quick (CI) sizes: training images, validation images, test not-car, test car.
-FULL_SIZES = dict(n_train=4200, n_val=600, n_test_notcar=945, n_test_car=400)
-QUICK_SIZES = dict(n_train=640, n_val=192, n_test_notcar=189, n_test_car=80)
 CAR_FRACTION = 0.3  # share of cars in the synthetic train/val splits (the test split has 400/1345)
 
 
@@ -139,16 +136,17 @@ def _synthetic_set(n_notcar: int, n_car: int, seed: int, size: int) -> ImageSet:
 
 def make_synthetic(n_train: int | None = None, n_test_notcar: int | None = None,
                    n_test_car: int | None = None, size: int = 64, seed: int = 0,
-                   quick: bool | None = None, n_val: int | None = None) -> Splits:
+                   quick: bool = False, n_val: int | None = None) -> Splits:
     """The course's default data: procedurally rendered aerial car / not-car patches.
 
     Sizes default to the exercise's (4200 training images, a test split of exactly 945 not-car
-    and 400 car) plus an independent validation split of 600; `quick=True` (or env
-    CARCOURSE_QUICK=1 when quick is None) shrinks every split for CI. Train and validation hold
+    and 400 car) plus an independent validation split of 600; `quick=True` takes the quick
+    preset's sizes (carcourse.presets.QUICK). The environment is not read here: pass
+    `quick=carcourse.preset().quick` to follow CARCOURSE_QUICK. Train and validation hold
     30 % cars. Each split is rendered from its own seed derived from `seed`, so the same seed gives
     the same bytes and no image is shared between splits.
     """
-    sizes = dict(QUICK_SIZES if quick_mode(quick) else FULL_SIZES)
+    sizes = preset(bool(quick)).data_sizes
     for key, value in (("n_train", n_train), ("n_val", n_val), ("n_test_notcar", n_test_notcar),
                        ("n_test_car", n_test_car)):
         if value is not None:

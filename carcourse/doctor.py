@@ -60,8 +60,7 @@ def check_packages(names: tuple[str, ...] = REQUIRED) -> list[Check]:
 def check_device() -> list[Check]:
     import torch
 
-    from .config import pick_device
-    from .train import TrainConfig
+    from .config import pick_device, resolve_precision
 
     env = os.environ.get("CARCOURSE_DEVICE")
     try:
@@ -76,7 +75,7 @@ def check_device() -> list[Check]:
         why = "no CUDA or MPS GPU visible to torch"
         if torch.version.cuda is None and not torch.backends.mps.is_built():
             why += " (this torch build has no GPU support)"
-    bf16, _ = TrainConfig().resolved(dev)  # what fit() will do on this device, by the same rule
+    bf16, _ = resolve_precision(dev)  # the device default fit() uses, by the same rule
     why += f"; chosen by CARCOURSE_DEVICE={env}" if env else ""
     checks = [Check("device", "ok", f"{dev}: {why}"),
               Check("bf16", "ok" if bf16 else "warn",

@@ -14,8 +14,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from .batches import batched_logits
+from .config import pick_device
 from .data import ImageSet
-from .train import _autocast, normalise, pick_device
+
+POSITIVE_CLASS = "car"
+
+
+def positive_index(classes: Sequence[str]) -> int:
+    """Index of the positive class for the binary metrics (ROC AUC, average precision, car F1):
+    "car" when present, else the second class (label 1, as in the exercise). With more than two
+    classes a binary metric has no single positive class, and this says so (ValueError)."""
+    classes = tuple(classes)
+    if len(classes) != 2:
+        raise ValueError(f"a binary metric needs two classes with {POSITIVE_CLASS!r} as the positive "
+                         f"one; these predictions have {len(classes)} classes {list(classes)}")
+    return classes.index(POSITIVE_CLASS) if POSITIVE_CLASS in classes else 1
 
 
 @dataclass
@@ -36,9 +50,13 @@ class Predictions:
     def correct(self) -> torch.Tensor:
         return self.predicted == self.labels
 
-    def score(self, positive: int = 1) -> torch.Tensor:
-        """Probability of the positive class (car, index 1) per image."""
-        return self.probabilities[:, positive]
+    @classmethod
+    def from_logits(cls, logits: torch.Tensor, labels: torch.Tensor,
+                    classes: Sequence[str]) -> "Predictions":
+        """Predictions from raw logits: softmax probabilities and argmax decisions (in fp32)."""
+        logits = logits.float()
+        return cls(logits=logits, probabilities=torch.softmax(logits, dim=1),
+                   predicted=logits.argmax(dim=1), labels=labels.clone(), classes=tuple(classes))
 
 
 @torch.inference_mode()
@@ -56,20 +74,12 @@ def predict(model: nn.Module, data: ImageSet, batch_size: int = 512,
             device = pick_device()
     device = torch.device(device)
     model = model.to(device)
-    was_training = model.training
-    model.eval()
     channels_last = next(model.parameters()).is_contiguous(memory_format=torch.channels_last) \
         if any(p.dim() == 4 for p in model.parameters()) else False
-    chunks = []
-    for start in range(0, len(data), batch_size):
-        xb = normalise(data.images[start:start + batch_size].to(device), channels_last)
-        with _autocast(device, amp):
-            chunks.append(model(xb).float().cpu())
-    model.train(was_training)
+    chunks = [logits.float().cpu() for _, logits in
+              batched_logits(model, data.images, batch_size, device, amp, channels_last)]
     logits = torch.cat(chunks) if chunks else torch.empty(0, len(data.classes))
-    return Predictions(logits=logits, probabilities=torch.softmax(logits, dim=1),
-                       predicted=logits.argmax(dim=1), labels=data.labels.clone(),
-                       classes=tuple(data.classes))
+    return Predictions.from_logits(logits, data.labels, data.classes)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -132,9 +142,9 @@ def average_precision(labels: np.ndarray, score: np.ndarray) -> float:
 
 @dataclass
 class Report:
-    """Test-set metrics. With two classes, car (index 1) is the positive class: the confusion
-    matrix is [[tn, fp], [fn, tp]] and ROC AUC / average precision rank images by P(car).
-    With more classes, ROC AUC and AP are one-vs-rest macro averages."""
+    """Test-set metrics. With two classes, car is the positive class (positive_index): the
+    confusion matrix is [[tn, fp], [fn, tp]] and ROC AUC / average precision rank images by
+    P(car). With more classes, ROC AUC and AP are one-vs-rest macro averages."""
 
     accuracy: float
     balanced_accuracy: float
@@ -146,13 +156,18 @@ class Report:
     n: int
     predictions: Predictions | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def positive_f1(self) -> float:
+        """F1 of the positive class (car); a ValueError with more than two classes."""
+        return self.per_class[self.classes[positive_index(self.classes)]]["f1"]
+
     def to_dict(self) -> dict[str, Any]:
         return {"accuracy": self.accuracy, "balanced_accuracy": self.balanced_accuracy,
                 "roc_auc": self.roc_auc, "average_precision": self.average_precision,
                 "per_class": self.per_class, "confusion_matrix": self.confusion_matrix}
 
     def table(self):
-        """Per-class precision/recall/F1/support as a pandas DataFrame, plus summary rows."""
+        """Per-class precision/recall/F1/support as a pandas DataFrame, one row per class."""
         import pandas as pd
 
         df = pd.DataFrame(self.per_class).T[["precision", "recall", "f1", "support"]]
@@ -190,8 +205,9 @@ def metrics(labels: np.ndarray, predicted: np.ndarray, scores: np.ndarray,
         if cm[i, :].sum():
             recalls.append(recall)
     if k == 2:
-        auc = roc_auc(labels == 1, scores[:, 1])
-        ap = average_precision(labels == 1, scores[:, 1])
+        pos = positive_index(classes)
+        auc = roc_auc(labels == pos, scores[:, pos])
+        ap = average_precision(labels == pos, scores[:, pos])
     else:
         aucs = [roc_auc(labels == i, scores[:, i]) for i in range(k)]
         aps = [average_precision(labels == i, scores[:, i]) for i in range(k)]
@@ -232,25 +248,34 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, flo
 
 
 BOOT_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "car_f1")
+BINARY_METRICS = ("roc_auc", "car_f1")  # need one positive class (positive_index)
+
+
+def boot_metrics(classes: Sequence[str]) -> tuple[str, ...]:
+    """The bootstrapped metrics that apply: all of BOOT_METRICS for two classes, without the
+    binary ones (ROC AUC of P(car), car F1) for more."""
+    return BOOT_METRICS if len(classes) == 2 else tuple(m for m in BOOT_METRICS if m not in BINARY_METRICS)
 
 
 def _boot_values(p: Predictions, idx: np.ndarray) -> dict[str, np.ndarray]:
     """Metric values on each bootstrap resample (rows of idx)."""
     y = p.labels.numpy()
     yhat = p.predicted.numpy()
-    score = p.probabilities[:, -1].double().numpy()
     k = len(p.classes)
-    out = {name: np.empty(len(idx)) for name in BOOT_METRICS}
+    binary = k == 2
+    pos = positive_index(p.classes) if binary else None
+    score = p.probabilities[:, pos].double().numpy() if binary else None
+    out = {name: np.empty(len(idx)) for name in boot_metrics(p.classes)}
     for r, rows in enumerate(idx):
         yy, pp = y[rows], yhat[rows]
         cm = confusion_matrix(yy, pp, k)
         support = cm.sum(1)
         out["accuracy"][r] = np.trace(cm) / cm.sum()
         out["balanced_accuracy"][r] = np.mean(np.diag(cm)[support > 0] / support[support > 0])
-        tp, fp, fn = cm[-1, -1], cm[:, -1].sum() - cm[-1, -1], cm[-1, :].sum() - cm[-1, -1]
-        out["car_f1"][r] = _ratio(2 * tp, 2 * tp + fp + fn)
-        weights = np.bincount(rows, minlength=len(y))
-        out["roc_auc"][r] = roc_auc(y == k - 1, score, weights) if k == 2 else np.nan
+        if binary:
+            tp, fp, fn = cm[pos, pos], cm[:, pos].sum() - cm[pos, pos], cm[pos, :].sum() - cm[pos, pos]
+            out["car_f1"][r] = _ratio(2 * tp, 2 * tp + fp + fn)
+            out["roc_auc"][r] = roc_auc(y == pos, score, np.bincount(rows, minlength=len(y)))
     return out
 
 
@@ -289,6 +314,10 @@ class Comparison:
         d: dict[str, Any] = {"n_boot": self.n_boot, "bootstrap_ci95": {
             name: {m: list(ci) for m, ci in cis.items()} for name, cis in self.intervals.items()},
             "difference": self.difference}
+        classes = self.reports[self.names[0]][0].classes
+        if len(classes) != 2:  # say so rather than pick a class
+            d["binary_metrics"] = (f"not computed: {' and '.join(BINARY_METRICS)} need two classes; "
+                                   f"these reports have {len(classes)} {list(classes)}")
         if self.mcnemar is not None:
             d.update(mcnemar_p=self.mcnemar["p_value"], mcnemar_b=self.mcnemar["a_only_correct"],
                      mcnemar_c=self.mcnemar["b_only_correct"])
@@ -359,13 +388,13 @@ def compare(reports: Mapping[str, Report | Sequence[Report]], n_boot: int = 1000
         lo, hi = np.percentile(v, [2.5, 97.5])
         return (float(lo), float(hi))
 
-    intervals = {k: {m: ci(b[m]) for m in BOOT_METRICS} for k, b in boots.items()}
+    intervals = {k: {m: ci(values) for m, values in b.items()} for k, b in boots.items()}
     difference: dict[str, dict[str, float]] = {}
     test = None
     if len(names) >= 2:
         a, b = names[:2]
         test = mcnemar_exact(firsts[a].predictions.correct.numpy(), firsts[b].predictions.correct.numpy())
-        for m in BOOT_METRICS:
+        for m in boot_metrics(firsts[a].classes):
             diff = boots[a][m] - boots[b][m]
             point = _point(firsts[a], m) - _point(firsts[b], m)
             lo, hi = ci(diff)
@@ -376,7 +405,7 @@ def compare(reports: Mapping[str, Report | Sequence[Report]], n_boot: int = 1000
 
 def _point(r: Report, metric: str) -> float:
     if metric == "car_f1":
-        return r.per_class[r.classes[-1]]["f1"]
+        return r.positive_f1
     return getattr(r, metric)
 
 

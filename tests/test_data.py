@@ -38,13 +38,6 @@ def test_same_seed_gives_same_bytes_and_other_seeds_other_images(quick_splits):
     assert not torch.equal(other.train.images, quick_splits.train.images)
 
 
-def test_quick_mode_from_the_environment(monkeypatch):
-    monkeypatch.setenv("CARCOURSE_QUICK", "1")
-    s = make_synthetic(n_val=0)
-    assert len(s.train) == 640 and s.val is None
-    assert s.test.class_counts() == {"notcar": 189, "car": 80}
-
-
 def test_images_are_not_blank_and_classes_differ(quick_splits):
     x = quick_splits.train.images.float()
     assert x.std(dim=(1, 2, 3)).min() > 2  # every patch has texture
