@@ -12,6 +12,7 @@ from typing import Iterator
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from .config import autocast
 
@@ -26,6 +27,31 @@ def normalise(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor
     shift = torch.tensor([-m / s for m, s in zip(MEAN, STD)], device=images.device).view(1, 3, 1, 1)
     x = torch.addcmul(shift, images.float(), scale)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+class NormalisedImages(Dataset):
+    """uint8 images and labels as a torch Dataset of (normalised float image 3×H×W, label),
+    normalised exactly as fit() normalises a batch: what a plain DataLoader loop iterates."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return normalise(self.images[i:i + 1])[0], self.labels[i]
+
+
+def epoch_orders(n: int, seed: int) -> Iterator[torch.Tensor]:
+    """The order of the n training images in each epoch, epoch after epoch: exactly the order in
+    which `DataLoader(dataset, batch_size=any, shuffle=True,
+    generator=torch.Generator().manual_seed(seed))` visits a dataset of n items when iterated
+    one full epoch after another, because it is that loader's sampler drawing from the same
+    generator (a loader over the indices 0..n-1)."""
+    loader = DataLoader(range(n), batch_size=n, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    while True:
+        yield torch.cat(list(loader))  # list(): run the epoch to its end, as a training loop does
 
 
 def _dihedral_where(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:

@@ -235,11 +235,24 @@ class TrainConfig:
     @classmethod
     def plain(cls, **overrides: Any) -> "TrainConfig":
         """The textbook loop: no augmentation, fp32 (no autocast), NCHW memory layout, no
-        torch.compile. fit() with this config takes the same batches as
-        `DataLoader(train.as_dataset(), batch_size, shuffle=True,
-        generator=torch.Generator().manual_seed(seed))` iterated epoch after epoch, and does
-        zero_grad, forward, cross-entropy, backward, step on each: notebook 01 checks that the
-        losses agree. `overrides` set any other field (epochs, seed, lr, ...)."""
+        torch.compile; `overrides` set any other field (epochs, seed, lr, ...).
+
+        fit() with this config computes what this plain loop computes, batch for batch::
+
+            torch.manual_seed(seed)            # fit seeds dropout the same way
+            loader = DataLoader(train.as_dataset(), batch_size=batch_size, shuffle=True,
+                                generator=torch.Generator().manual_seed(seed))
+            optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+            for epoch in range(epochs):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = F.cross_entropy(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+
+        for a model from `build(name, seed=...)`: the same batches in the same order (fit draws
+        its order from that DataLoader's sampler), the same normalisation, the same steps.
+        tests/test_train.py and notebook 01 check the per-iteration losses agree."""
         base = dict(augment=False, amp=False, channels_last=False, compile=False)
         return cls(**{**base, **overrides})
 

@@ -82,6 +82,13 @@ class ImageSet:
         idx = idx.sort().values
         return ImageSet(self.images[idx], self.labels[idx], self.classes)
 
+    def as_dataset(self) -> torch.utils.data.Dataset:
+        """This set as a torch Dataset of (normalised float image 3×H×W, label) pairs, normalised
+        as fit() does: for the plain DataLoader loop of lesson 01."""
+        from .batches import NormalisedImages
+
+        return NormalisedImages(self.images, self.labels)
+
     def take(self, index: torch.Tensor) -> "ImageSet":
         """The images at the given indices (a view of this set's storage where possible)."""
         return ImageSet(self.images[index], self.labels[index], self.classes)

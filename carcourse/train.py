@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import distributed as ddp
-from .batches import MEAN, STD, augment_dihedral, batched_logits, normalise
+from .batches import MEAN, STD, augment_dihedral, batched_logits, epoch_orders, normalise
 from .checkpoints import Checkpoint, CheckpointError, SaveBest, load_checkpoint, save_checkpoint
 from .config import LOSSES, OPTIMIZERS, TrainConfig, autocast, cpu_has_bf16, pick_device, versions
 from .data import ImageSet
@@ -118,9 +118,9 @@ class _Run:
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     optimizer: torch.optim.Optimizer
     callbacks: list[Callback]
+    orders: Iterator[torch.Tensor]  # each epoch's order of the training images (epoch_orders)
+    aug_gen: torch.Generator
     bar: Any = None
-    order_gen: torch.Generator = field(default_factory=torch.Generator)
-    aug_gen: torch.Generator | None = None
     world: int = 1
     rank: int = 0
     epoch_losses: torch.Tensor | None = None  # the running epoch's per-step losses (device)
@@ -157,7 +157,7 @@ def _setup(model: nn.Module, train: ImageSet, val: ImageSet | None, config: Trai
                 y=train.labels.to(device), x_val=val.images.to(device) if has_val else None,
                 y_val=val.labels.to(device) if has_val else None, loss_fn=_loss_fn(config),
                 optimizer=_optimizer(model, config), callbacks=hooks,
-                order_gen=torch.Generator().manual_seed(config.seed),
+                orders=epoch_orders(len(train), config.seed),
                 aug_gen=torch.Generator(device=device).manual_seed(config.seed + 1),
                 world=world, rank=ddp.rank())
 
@@ -166,8 +166,8 @@ def _train_epoch(run: _Run, epoch: int, history: History) -> tuple[torch.Tensor,
     """One pass over the training images in this epoch's order; returns (sum of batch loss ×
     batch size, correct decisions, images seen) as seen by this rank. The per-step losses are
     left in run.epoch_losses."""
-    cfg, device, n, bs = run.config, run.device, len(run.y), run.config.batch_size
-    perm = torch.randperm(n, generator=run.order_gen).to(device)
+    cfg, device, bs = run.config, run.device, run.config.batch_size
+    perm = next(run.orders).to(device)
     if cfg.augment:
         bits = torch.rand(run.steps * bs, 3, device=device, generator=run.aug_gen) < 0.5
     run.epoch_losses = losses = torch.zeros(run.steps, device=device)

@@ -3,6 +3,8 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
 from carcourse.data import ImageSet
 from carcourse.models import build
@@ -132,3 +134,40 @@ def test_early_stopping_restores_the_best_epoch(tiny_set):
             TrainConfig(epochs=30, batch_size=8, patience=2, lr=3e-3, **FAST), callbacks=[Snap()])
     assert h.stopped_early and h.epochs == h.best_epoch + 2
     assert all(torch.equal(model.state_dict()[k], v) for k, v in snapshots[h.best_epoch].items())
+
+
+def _textbook_losses(data, seed, batch_size, n_steps):
+    """The plain PyTorch loop of lesson 01, written out: DataLoader, zero_grad, forward,
+    cross-entropy, backward, step."""
+    model = build("cnn", width=8, seed=seed)
+    torch.manual_seed(seed)  # dropout masks, seeded as fit seeds them
+    loader = DataLoader(data.as_dataset(), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.Adam(model.parameters(), lr=TrainConfig().lr)
+    model.train()
+    losses = []
+    while len(losses) < n_steps:
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses[:n_steps]
+
+
+def test_fit_plain_mode_equals_textbook_loop(quick_splits):
+    """200 images in batches of 16: 13 steps per epoch (the last of 8 images), so the first 20
+    losses cross an epoch boundary and a short batch. Tolerance 1e-5: the same ops run in the
+    same order on the CPU on the same batches; only fused vs unfused kernels (e.g. fit's
+    addcmul on a batch vs per-image normalisation) may differ in the last bits."""
+    data = quick_splits.train.subset(200, seed=2)
+    seed, bs = 7, 16
+    plain = fit(build("cnn", width=8, seed=seed), data,
+                config=TrainConfig.plain(epochs=2, batch_size=bs, seed=seed, progress=False))
+    loop = _textbook_losses(data, seed, bs, 20)
+    assert plain.iterations_per_epoch == 13
+    assert plain.iteration_loss[:20] == pytest.approx(loop, abs=1e-5, rel=0)
+    augmented = fit(build("cnn", width=8, seed=seed), data,
+                    config=TrainConfig.plain(epochs=2, batch_size=bs, seed=seed, progress=False, augment=True))
+    assert augmented.iteration_loss[:20] != pytest.approx(loop, abs=1e-5, rel=0)
