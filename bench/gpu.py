@@ -65,7 +65,7 @@ def flops_per_image(model: torch.nn.Module, device: torch.device, amp: bool, cha
 
 
 def model_speed(name: str, data, device: torch.device, epochs: int, compile: bool) -> dict:
-    from bench.throughput import _bare_loop
+    from bench.throughput import bare_loop
     from carcourse.models import build
     from carcourse.train import TrainConfig, fit
 
@@ -77,8 +77,8 @@ def model_speed(name: str, data, device: torch.device, epochs: int, compile: boo
     m = build(name).to(device)
     if cl:
         m = m.to(memory_format=torch.channels_last)
-    _bare_loop(m, data.images, data.labels, 32, amp, cl, device)  # warm-up
-    bare = _bare_loop(m, data.images, data.labels, 32, amp, cl, device)
+    bare_loop(m, data.images, data.labels, 32, amp, cl, device)  # warm-up
+    bare = bare_loop(m, data.images, data.labels, 32, amp, cl, device)
     flops = flops_per_image(build(name).to(device).to(memory_format=torch.channels_last if cl else torch.contiguous_format),
                             device, amp, cl)
     return {"model": name, "epoch_seconds": round(steady, 3), "first_epoch_seconds": round(h.epoch_seconds[0], 2),

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 
-def _bare_loop(model, images, labels, batch, amp, channels_last, device):
+def bare_loop(model, images, labels, batch, amp, channels_last, device):
     """The fastest honest loop: data already normalised on the device, no bookkeeping."""
     from carcourse.batches import normalise
 
@@ -135,7 +135,7 @@ def main(quick: bool = False, model_name: str = "cnn", batch: int = 32) -> dict:
     m = fresh().to(device)
     if channels_last:
         m = m.to(memory_format=torch.channels_last)
-    bare = _bare_loop(m, data.images, data.labels, batch, amp, channels_last, device)
+    bare = bare_loop(m, data.images, data.labels, batch, amp, channels_last, device)
     with tempfile.TemporaryDirectory() as tmp:
         save_folder(Splits(data, None, data.subset(2)), tmp)
         workers = 2

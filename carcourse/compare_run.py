@@ -28,7 +28,7 @@ MODELS = ("cnn", "resnet18")
 class CompareResult:
     """What run_compare measured. `to_json()` is the report.json document; the rest are the
     objects behind it: per-model Reports, Histories and trained models of the first seed, every
-    seed's Reports, the Comparison, the split used."""
+    seed's Reports (`per_seed()` tabulates them), the Comparison, the split used."""
 
     comparison: Comparison
     reports: dict[str, Report]
@@ -50,6 +50,13 @@ class CompareResult:
     @property
     def verdict(self) -> str:
         return self.comparison.verdict()
+
+    def per_seed(self):
+        """pandas DataFrame with one row per (model, seed): the metrics of each training run."""
+        import pandas as pd
+
+        rows = [{"model": name, **run} for name, m in self.document["models"].items() for run in m["per_seed"]]
+        return pd.DataFrame(rows).set_index(["model", "seed"])
 
     def __getitem__(self, key: str) -> Any:
         """Read-only dict-style access kept for notebooks written against the old dict result

@@ -21,14 +21,14 @@ from torch import nn
 from . import distributed as ddp
 from .batches import MEAN, STD, augment_dihedral, batched_logits, epoch_orders, normalise
 from .checkpoints import Checkpoint, CheckpointError, SaveBest, load_checkpoint, save_checkpoint
-from .config import LOSSES, OPTIMIZERS, TrainConfig, autocast, cpu_has_bf16, pick_device, versions
+from .config import LOSSES, OPTIMIZERS, TrainConfig, autocast, pick_device
 from .data import ImageSet
 from .history import Callback, FunctionCallback, History, StopTraining, TrainingDiverged
 
 __all__ = ["TrainConfig", "History", "fit", "Callback", "StopTraining", "TrainingDiverged",
-           "save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError", "pick_device",
-           "normalise", "augment_dihedral", "iterations_per_epoch", "cpu_has_bf16", "versions",
-           "evaluate_loss", "MEAN", "STD", "OPTIMIZERS", "LOSSES"]
+           "save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError", "normalise",
+           "augment_dihedral", "iterations_per_epoch", "evaluate_loss", "MEAN", "STD", "OPTIMIZERS",
+           "LOSSES"]
 
 
 def iterations_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:

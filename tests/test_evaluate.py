@@ -4,8 +4,8 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from carcourse.evaluate import (Predictions, average_precision, compare, mcnemar_exact, predict,
-                                report, roc_auc)
+from carcourse.evaluate import (Predictions, average_precision, compare, mcnemar_exact, positive_index,
+                                predict, report, roc_auc)
 from carcourse.models import build
 
 
@@ -145,3 +145,35 @@ def test_loss_shapes_widget_shows_l2_push_vanishing_when_confidently_wrong():
     slider, text = box.children[:2]
     slider.value = -8.0
     assert "CE = 8.000" in text.value and "P(true class) = 0.0003" in text.value
+
+
+def test_car_is_the_positive_class_whatever_its_index_and_three_classes_say_so():
+    assert positive_index(("notcar", "car")) == 1 and positive_index(("car", "notcar")) == 0
+    assert positive_index(("background", "vehicle")) == 1  # no "car": label 1, as in the exercise
+    with pytest.raises(ValueError, match="binary metric needs two classes.*3 classes"):
+        positive_index(("bus", "car", "tree"))
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 200)
+    p_car = np.clip(0.4 * labels + rng.random(200) * 0.6, 0, 1)
+    flipped = report(_predictions(1 - labels, 1 - p_car, classes=("car", "notcar")))
+    usual = report(_predictions(labels, p_car))
+    assert flipped.roc_auc == pytest.approx(usual.roc_auc) and flipped.positive_f1 == pytest.approx(usual.positive_f1)
+
+
+def test_three_class_comparison_leaves_out_the_binary_metrics_and_says_why():
+    rng = np.random.default_rng(3)
+    labels = torch.tensor(rng.integers(0, 3, 120))
+    reps = [report(Predictions.from_logits(torch.tensor(rng.normal(size=(120, 3))), labels, ("bus", "car", "tree")))
+            for _ in range(2)]
+    d = compare({"a": reps[0], "b": reps[1]}, n_boot=20).to_dict()
+    assert set(d["bootstrap_ci95"]["a"]) == {"accuracy", "balanced_accuracy"}
+    assert "need two classes" in d["binary_metrics"] and "3" in d["binary_metrics"]
+    with pytest.raises(ValueError, match="3 classes"):
+        reps[0].positive_f1
+
+
+def test_predictions_from_logits_decide_by_argmax_in_fp32():
+    logits = torch.tensor([[2.0, -1.0], [0.5, 0.7]], dtype=torch.bfloat16)
+    p = Predictions.from_logits(logits, torch.tensor([0, 0]), ("notcar", "car"))
+    assert p.logits.dtype == torch.float32 and p.predicted.tolist() == [0, 1]
+    assert torch.allclose(p.probabilities.sum(1), torch.ones(2)) and p.correct.tolist() == [True, False]

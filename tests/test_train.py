@@ -171,3 +171,21 @@ def test_fit_plain_mode_equals_textbook_loop(quick_splits):
     augmented = fit(build("cnn", width=8, seed=seed), data,
                     config=TrainConfig.plain(epochs=2, batch_size=bs, seed=seed, progress=False, augment=True))
     assert augmented.iteration_loss[:20] != pytest.approx(loop, abs=1e-5, rel=0)
+
+
+def test_validation_loss_and_predict_share_one_evaluation_loop(quick_splits):
+    data, val = quick_splits.train.subset(64, seed=3), quick_splits.val.subset(40, seed=3)
+    model = build("cnn", width=4, seed=1)
+    h = fit(model, data, val, TrainConfig(epochs=1, eval_batch_size=16, **FAST))
+    p = predict(model, val, batch_size=7)  # other batch sizes, same numbers
+    assert F.cross_entropy(p.logits, val.labels).item() == pytest.approx(h.val_loss[-1], abs=1e-5)
+    assert p.correct.float().mean().item() == pytest.approx(h.val_acc[-1])
+
+
+def test_as_dataset_yields_images_normalised_as_fit_normalises_batches(tiny_set):
+    from carcourse.batches import normalise
+
+    ds = tiny_set.as_dataset()
+    x, y = ds[5]
+    assert len(ds) == len(tiny_set) and x.shape == (3, 64, 64) and x.dtype == torch.float32
+    assert torch.equal(x, normalise(tiny_set.images[:8])[5]) and int(y) == int(tiny_set.labels[5])
