@@ -37,6 +37,7 @@ def iterations_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> in
 
 
 def _loss_fn(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """loss(logits, labels) for config.loss, computed in fp32 whatever the autocast dtype."""
     if config.loss == "cross_entropy":
         return lambda logits, y: F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
 
@@ -58,6 +59,7 @@ def _loss_fn(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torc
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """config.optimizer over the trainable parameters (SGD with Nesterov momentum when momentum > 0)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
@@ -65,7 +67,6 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-
 
 
 @torch.inference_mode()
