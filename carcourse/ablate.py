@@ -221,6 +221,20 @@ def _finite(value: Any) -> Any:
 # ----------------------------------------------------------------------------------------------
 # running
 # ----------------------------------------------------------------------------------------------
+_MISSING = object()
+
+
+def _model_defaults(model: str) -> dict[str, Any]:
+    """The option defaults of build(model): width 32 is the same run as no width at all."""
+    import inspect
+
+    from .models import SmallCNN, resnet18
+
+    fn = SmallCNN.__init__ if model == "cnn" else resnet18
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 @dataclass(frozen=True)
 class _RunKey:
     model: str
@@ -254,7 +268,8 @@ class _Runner:
         train = {"epochs": self.config.epochs, **train}
         defaults = TrainConfig()
         differs = {k: v for k, v in train.items() if getattr(defaults, k) != v}  # adam at the default lr = default
-        key = _RunKey(model, tuple(sorted(options.items())), tuple(sorted(differs.items())), seed)
+        own = {k: v for k, v in options.items() if _model_defaults(model).get(k, _MISSING) != v}
+        key = _RunKey(model, tuple(sorted(own.items())), tuple(sorted(differs.items())), seed)
         if key not in self.cache:
             net = self.build(model, options, seed)
             cfg = TrainConfig(**train, seed=seed, device=self.device, progress=False)
@@ -307,15 +322,17 @@ def ablation_data(config: AblationConfig):
 def run_ablation(config: AblationConfig | None = None, splits: Any = None, command: str | None = None,
                  log: Callable[[str], None] = lambda s: None) -> AblationResult:
     """Run the ablations named in `config.only` on `splits` (default: `ablation_data(config)`)."""
-    from .train import TrainConfig, fit  # noqa: F401  (fail early if the library is broken)
+    from .train import TrainConfig
+
+    from .models import build
 
     config = config or AblationConfig()
     t0 = time.perf_counter()
+    if config.weights is not None and "pretrained" in config.only:
+        build("resnet18", weights=config.weights)  # a WeightsError now, not after hours of training
     splits = splits if splits is not None else ablation_data(config)
     device = str(pick_device(config.device))
     runner = _Runner(splits, config, device)
-    if config.weights is not None and "pretrained" in config.only:
-        runner.build("resnet18", {"weights": config.weights}, 0)  # WeightsError now, not after hours
     rows: list[AblationRow] = []
     tuning: list[LrTuning] = []
     fixed = f"fixed {config.epochs} epoch{'s' if config.epochs != 1 else ''}"
