@@ -110,6 +110,7 @@ class SeedResult:
     epochs_trained: int
     best_epoch: int | None
     seconds: float
+    diverged: bool = False  # the loss became NaN/inf: metrics are those of the best epoch before
 
 
 SUMMARY_FIELDS = ("accuracy", "balanced_accuracy", "roc_auc", "epochs_trained", "best_epoch", "seconds")
@@ -185,7 +186,9 @@ class AblationResult:
         cfg = asdict(self.config)
         cfg["only"] = list(cfg["only"])
         cfg["lr_grid"] = {k: list(v) for k, v in cfg["lr_grid"].items()}
-        doc = {"command": self.command, "hardware": self.hardware, "config": cfg,
+        from .train import versions
+
+        doc = {"command": self.command, "hardware": self.hardware, "versions": versions(), "config": cfg,
                "recipe": self.recipe, "dataset": self.dataset,
                "ablations": {a: [r.to_json() for r in self.ablation(a)] for a in self.config.only},
                "lr_tuning": [t.to_json() for t in self.tuning],
@@ -263,7 +266,7 @@ class _Runner:
     def run(self, model: str, options: dict[str, Any], train: dict[str, Any], seed: int):
         """(SeedResult on the test split, History)."""
         from .evaluate import predict, report
-        from .train import TrainConfig, fit
+        from .train import TrainConfig, TrainingDiverged, fit
 
         train = {"epochs": self.config.epochs, **train}
         defaults = TrainConfig()
@@ -273,15 +276,23 @@ class _Runner:
         if key not in self.cache:
             net = self.build(model, options, seed)
             cfg = TrainConfig(**train, seed=seed, device=self.device, progress=False)
-            history = fit(net, self.splits.train, self.splits.val, cfg)
-            rep = report(predict(net, self.splits.test))
-            result = SeedResult(seed=seed, accuracy=rep.accuracy, balanced_accuracy=rep.balanced_accuracy,
-                                roc_auc=rep.roc_auc, epochs_trained=history.epochs,
-                                best_epoch=history.best_epoch, seconds=history.seconds)
+            diverged = False
+            try:
+                history = fit(net, self.splits.train, self.splits.val, cfg)
+            except TrainingDiverged as exc:  # e.g. SGD at the top of the grid: recorded, not fatal
+                history, diverged = exc.history, True
+            if history.best_epoch is None:  # diverged in the first epoch: no weights worth testing
+                acc = bal = auc = float("nan")
+            else:
+                rep = report(predict(net, self.splits.test))
+                acc, bal, auc = rep.accuracy, rep.balanced_accuracy, rep.roc_auc
+            result = SeedResult(seed=seed, accuracy=acc, balanced_accuracy=bal, roc_auc=auc,
+                                epochs_trained=history.epochs, best_epoch=history.best_epoch,
+                                seconds=history.seconds, diverged=diverged)
             self.cache[key] = (result, history)
             if self.config.progress:
-                print(f"  {model} {options} {train} seed {seed}: accuracy {rep.accuracy:.4f}, "
-                      f"{history.epochs} epochs, {history.seconds:.1f} s", flush=True)
+                print(f"  {model} {options} {train} seed {seed}: accuracy {acc:.4f}, {history.epochs} "
+                      f"epochs, {history.seconds:.1f} s{', DIVERGED' if diverged else ''}", flush=True)
         return self.cache[key]
 
     def row(self, ablation: str, model: str, setting: str, options: dict[str, Any] | None = None,
@@ -299,12 +310,12 @@ def tune_lr(runner: _Runner, model: str, optimizer: str, grid: tuple[float, ...]
         raise ValueError("learning-rate tuning needs a validation split; the data has none")
     tried = []
     for lr in grid:
-        _, history = runner.run(model, {}, {"optimizer": optimizer, "lr": lr}, runner.config.seed)
+        result, history = runner.run(model, {}, {"optimizer": optimizer, "lr": lr}, runner.config.seed)
         losses = [v for v in history.val_loss if math.isfinite(v)]
-        best = min(losses) if losses else math.inf
+        best = min(losses) if losses and not result.diverged else math.inf  # a rate that diverges loses
         tried.append({"lr": lr, "best_val_loss": best,
-                      "val_acc_at_best": history.val_acc[history.val_loss.index(best)] if losses else None,
-                      "best_epoch": history.best_epoch})
+                      "val_acc_at_best": history.val_acc[history.val_loss.index(best)] if best < math.inf else None,
+                      "best_epoch": history.best_epoch, "diverged": result.diverged})
     chosen = min(tried, key=lambda t: t["best_val_loss"])["lr"]
     return LrTuning(model, optimizer, tried, chosen)
 
@@ -322,9 +333,8 @@ def ablation_data(config: AblationConfig):
 def run_ablation(config: AblationConfig | None = None, splits: Any = None, command: str | None = None,
                  log: Callable[[str], None] = lambda s: None) -> AblationResult:
     """Run the ablations named in `config.only` on `splits` (default: `ablation_data(config)`)."""
-    from .train import TrainConfig
-
     from .models import build
+    from .train import TrainConfig
 
     config = config or AblationConfig()
     t0 = time.perf_counter()

@@ -42,7 +42,7 @@ def test_quick_ablate_writes_every_ablation_with_pretrained_skipped(tmp_path):
             assert r["skipped"] is None and r["seeds"] == [0]
             (run,) = r["per_seed"]
             assert set(run) == {"seed", "accuracy", "balanced_accuracy", "roc_auc", "epochs_trained",
-                                "best_epoch", "seconds"}
+                                "best_epoch", "seconds", "diverged"}
             assert 0 <= run["accuracy"] <= 1 and 0 <= run["balanced_accuracy"] <= 1
             assert r["mean"]["accuracy"] == run["accuracy"] and r["sd"]["accuracy"] == 0
             assert 1 <= run["best_epoch"] <= run["epochs_trained"]
@@ -135,3 +135,14 @@ def test_out_that_is_a_file_is_refused_before_training(tmp_path, capsys):
     f.write_text("x")
     assert main(["ablate", "--quick", "--no-progress", "--out", str(f)]) == 2
     assert f"--out {f}: exists and is not a folder" in capsys.readouterr().err
+
+
+def test_a_learning_rate_that_diverges_is_recorded_and_never_chosen(tiny_splits):
+    runner = ablate._Runner(tiny_splits, AblationConfig(quick=True, epochs=3), "cpu")
+    tuning = ablate.tune_lr(runner, "cnn", "sgd", (1e3, 0.01))
+    blown, fine = tuning.grid
+    assert blown["diverged"] is True and blown["best_val_loss"] == float("inf")
+    assert fine["diverged"] is False and tuning.chosen_lr == 0.01
+    assert "Infinity" not in json.dumps(ablate._finite(tuning.to_json()))
+    (blown_run, _), = [v for k, v in runner.cache.items() if ("lr", 1e3) in k.train]
+    assert blown_run.diverged and blown_run.best_epoch is None and blown_run.accuracy != blown_run.accuracy
