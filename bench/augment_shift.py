@@ -25,7 +25,7 @@ import time
 import torch
 from torch import nn
 
-from carcourse.augment import (PhotometricConfig, add_noise, adjust_brightness, adjust_colour,
+from carcourse.augment import (PhotometricConfig, add_haze, add_noise, adjust_brightness, adjust_colour,
                                adjust_contrast, adjust_saturation, gaussian_blur, photometric, rescale)
 from carcourse.data import ImageSet
 
@@ -43,7 +43,7 @@ def _dark(x, g):
 
 
 def _haze(x, g):
-    return adjust_contrast(x, 0.5) * 0.8 + 0.2 * 0.85  # low contrast, veiled towards light grey
+    return add_haze(adjust_contrast(x, 0.5), 0.45)  # flat light and a thick veil
 
 
 def _blur_noise(x, g):

@@ -1,7 +1,7 @@
 """Photometric training augmentation: what aerial imagery varies in besides orientation.
 
-Between flights and sensors the same scene changes in illumination (brightness), haze and sun
-angle (contrast), colour balance and saturation, sharpness (blur from motion or resampling),
+Between flights and sensors the same scene changes in illumination (brightness), sun angle
+(contrast), atmospheric haze (a light veil), colour balance and saturation, sharpness (blur from motion or resampling),
 sensor noise, and ground resolution (a car covers more or fewer pixels). `photometric()` draws
 one random setting of each per image and applies them batched on the batch's device: no
 per-image Python, random numbers from the caller's torch.Generator, so the same seed gives the
@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 # ITU-R BT.601 luma weights: the grey level of an RGB pixel.
 LUMA = (0.299, 0.587, 0.114)
+HAZE_AIRLIGHT = 0.85  # grey level of the haze veil, on the [0, 1] scale
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class PhotometricConfig:
     contrast    c: distance from the image mean × U(1-c, 1+c)   (haze, sun angle)
     saturation  s: distance from grey × U(1-s, 1+s)    (colour mix, atmosphere)
     colour      g: each channel × U(1-g, 1+g)          (white balance, sensor colour)
+    haze        h: veil towards light grey, x·(1-a) + 0.85·a with a ~ U(0, h)  (atmospheric haze)
     blur        σ: Gaussian blur with σ ~ U(0, blur) pixels      (motion, resampling)
     noise       n: Gaussian noise, sd ~ U(0, noise) of the [0, 1] range  (sensor noise)
     scale       z: zoom about the centre by U(1-z, 1+z), reflected at the border (ground resolution)
@@ -42,13 +44,14 @@ class PhotometricConfig:
     contrast: float = 0.3
     saturation: float = 0.3
     colour: float = 0.05
+    haze: float = 0.3
     blur: float = 1.0
     noise: float = 0.03
     scale: float = 0.15
     p: float = 0.8
 
     def __post_init__(self) -> None:
-        limits = {"brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "colour": 1.0, "blur": 5.0,
+        limits = {"brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "colour": 1.0, "haze": 1.0, "blur": 5.0,
                   "noise": 0.5, "scale": 0.5, "p": 1.0}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -99,6 +102,13 @@ def adjust_colour(x: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
     return x * gains.reshape(-1, 3, 1, 1)
 
 
+def add_haze(x: torch.Tensor, amount: torch.Tensor | float, airlight: float = HAZE_AIRLIGHT) -> torch.Tensor:
+    """Atmospheric haze: blend each image towards a light-grey veil (`airlight`) by `amount`
+    (0 = unchanged): the scattering model I = J·t + A·(1 - t) with t = 1 - amount."""
+    a = _per_image(amount, x)
+    return x * (1 - a) + airlight * a
+
+
 def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor | float, max_sigma: float | None = None) -> torch.Tensor:
     """Blur each image with its own Gaussian σ (pixels; 0 = unchanged). One separable grouped
     convolution for the whole batch; the kernel is wide enough for `max_sigma` (default: the
@@ -144,7 +154,7 @@ def rescale(x: torch.Tensor, zoom: torch.Tensor | float) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 def photometric(x: torch.Tensor, generator: torch.Generator,
                 config: PhotometricConfig | None = None) -> torch.Tensor:
-    """Randomly jitter brightness, contrast, saturation, colour, blur, noise and scale per image.
+    """Randomly jitter scale, brightness, contrast, saturation, colour, haze, blur and noise per image.
 
     x: uint8 (0…255) or float (0…1) batch N×3×H×W on any device; `generator` lives on the same
     device. Returns a new batch of the same shape, dtype and range (uint8 rounded, float clamped
@@ -161,8 +171,8 @@ def photometric(x: torch.Tensor, generator: torch.Generator,
     work = torch.float32 if x.dtype in (torch.uint8, torch.float16, torch.bfloat16) else x.dtype
     y = x.to(work) / 255 if x.dtype == torch.uint8 else x.to(work)
     # every scalar draw in one call, per image: apply, zoom, brightness, contrast, saturation,
-    # three channel gains, blur σ, noise sd (10 columns, drawn whatever the config switches off)
-    u = torch.rand(n, 10, generator=generator, device=x.device, dtype=work)
+    # three channel gains, haze, blur σ, noise sd (11 columns, drawn whatever the config switches off)
+    u = torch.rand(n, 11, generator=generator, device=x.device, dtype=work)
     apply = (u[:, 0] < config.p).to(work)  # 0 → every factor neutral
 
     def signed(col: int, strength: float) -> torch.Tensor:  # 1 + U(-s, s), neutral where not applied
@@ -179,10 +189,12 @@ def photometric(x: torch.Tensor, generator: torch.Generator,
     if config.colour:
         gains = 1 + apply.view(n, 1) * config.colour * (2 * u[:, 5:8] - 1)
         y = adjust_colour(y, gains)
+    if config.haze:
+        y = add_haze(y, apply * config.haze * u[:, 8])
     if config.blur:
-        y = gaussian_blur(y, apply * config.blur * u[:, 8], max_sigma=config.blur)
+        y = gaussian_blur(y, apply * config.blur * u[:, 9], max_sigma=config.blur)
     if config.noise:
-        y = add_noise(y, apply * config.noise * u[:, 9], generator)
+        y = add_noise(y, apply * config.noise * u[:, 10], generator)
     y = y.clamp(0, 1)
     if x.dtype == torch.uint8:
         return (y * 255).round_().to(torch.uint8)

@@ -3,7 +3,8 @@ images, and each building block does what its name says."""
 import pytest
 import torch
 
-from carcourse.augment import (PhotometricConfig, add_noise, adjust_brightness, adjust_colour,
+from carcourse.augment import (HAZE_AIRLIGHT, PhotometricConfig, add_haze, add_noise,
+                               adjust_brightness, adjust_colour,
                                adjust_contrast, adjust_saturation, gaussian_blur, grey, photometric,
                                rescale)
 
@@ -48,13 +49,14 @@ def test_uint8_and_float_batches_get_the_same_augmentation(batch):
 
 
 def test_zero_strength_or_zero_share_changes_nothing(batch):
-    off = PhotometricConfig(brightness=0, contrast=0, saturation=0, colour=0, blur=0, noise=0, scale=0)
+    off = PhotometricConfig(brightness=0, contrast=0, saturation=0, colour=0, haze=0, blur=0, noise=0,
+                            scale=0)
     assert torch.equal(photometric(batch, gen(0), off), batch)
     assert torch.equal(photometric(batch, gen(0), PhotometricConfig(p=0)), batch)
 
 
 def test_each_strength_alone_changes_the_batch(batch):
-    zero = dict(brightness=0, contrast=0, saturation=0, colour=0, blur=0, noise=0, scale=0, p=1)
+    zero = dict(brightness=0, contrast=0, saturation=0, colour=0, haze=0, blur=0, noise=0, scale=0, p=1)
     for name in zero:
         if name == "p":
             continue
@@ -94,6 +96,9 @@ def test_brightness_contrast_saturation_and_colour_do_what_they_say(batch):
     per_image = torch.linspace(0.5, 1.5, 8)
     assert torch.allclose(adjust_brightness(x, per_image)[3], x[3] * per_image[3])
     assert torch.allclose(adjust_colour(x, torch.tensor([1.0, 0.5, 2.0]))[:, 1], x[:, 1] * 0.5)
+    assert torch.allclose(add_haze(x, 0.0), x) and torch.allclose(add_haze(x, 1.0), torch.full_like(x, HAZE_AIRLIGHT))
+    veiled = add_haze(x, 0.5)
+    assert (veiled.std(dim=(1, 2, 3)) < x.std(dim=(1, 2, 3))).all()  # haze lowers contrast
 
 
 def test_blur_keeps_the_mean_smooths_and_is_identity_at_sigma_zero(batch):
