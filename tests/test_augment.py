@@ -134,3 +134,29 @@ def test_photometric_runs_on_the_gpu_with_a_gpu_generator(batch):
     y = photometric(x, g)
     assert y.device == x.device and y.dtype == torch.uint8
     assert torch.equal(y, photometric(x, torch.Generator(device="cuda").manual_seed(0)))
+
+
+# ---- bench/augment_shift.py's pieces -----------------------------------------------------------
+def test_stand_in_shifts_keep_labels_and_counts_and_change_every_image(quick_splits):
+    from bench.augment_shift import SHIFTS, shifted_sets
+
+    test = quick_splits.test
+    sets = shifted_sets(test)
+    assert list(sets) == list(SHIFTS)
+    for name, s in sets.items():
+        assert torch.equal(s.labels, test.labels) and s.images.shape == test.images.shape, name
+        moved = (s.images.float() - test.images.float()).abs().mean(dim=(1, 2, 3))
+        assert bool((moved > 1).all()), name
+    assert torch.equal(shifted_sets(test)["blur+noise"].images, sets["blur+noise"].images)
+
+
+def test_photometric_wrapper_augments_only_in_training_mode():
+    from bench.augment_shift import PhotometricInput
+
+    wrapped = PhotometricInput(torch.nn.Identity(), PhotometricConfig(p=1), seed=0)
+    x = torch.randn(4, 3, 32, 32) * 0.5  # a normalised batch
+    wrapped.eval()
+    assert wrapped(x) is x
+    wrapped.train()
+    y = wrapped(x)
+    assert y.shape == x.shape and y.dtype == x.dtype and not torch.allclose(y, x)
