@@ -120,6 +120,8 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
     seeds = seeds or (1 if quick else 3)
     splits = make_synthetic(quick=quick, seed=0)
     sets = {"unshifted": splits.test, **shifted_sets(splits.test)}
+    # the same shifts of the validation split: choose strengths on these, report the test sets
+    val_sets = {"unshifted": splits.val, **shifted_sets(splits.val, seed=1)}
     runs = {"baseline": [], "photometric": []}
     for seed in range(seeds):
         for arm in runs:
@@ -130,14 +132,19 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
             history = fit(trained, splits.train, splits.val, cfg)
             metrics = _evaluate(net, sets)
             runs[arm].append({"seed": seed, "seconds": time.perf_counter() - t0,
-                              "best_epoch": history.best_epoch, "sets": metrics})
+                              "best_epoch": history.best_epoch, "sets": metrics,
+                              "val_sets": _evaluate(net, val_sets)})
     summary = {}
     for arm, rs in runs.items():
         mean = {name: {k: sum(r["sets"][name][k] for r in rs) / len(rs) for k in rs[0]["sets"][name]}
                 for name in sets}
+        val = {name: sum(r["val_sets"][name]["balanced_accuracy"] for r in rs) / len(rs) for name in val_sets}
         worst = min((n for n in sets if n != "unshifted"), key=lambda n: mean[n]["balanced_accuracy"])
+        val_worst = min((n for n in val_sets if n != "unshifted"), key=val.get)
         summary[arm] = {"unshifted_accuracy": mean["unshifted"]["accuracy"], "worst_shift": worst,
                         "worst_shift_balanced_accuracy": mean[worst]["balanced_accuracy"], "mean": mean,
+                        "val_unshifted_balanced_accuracy": val["unshifted"], "val_worst_shift": val_worst,
+                        "val_worst_shift_balanced_accuracy": val[val_worst],
                         "seconds": sum(r["seconds"] for r in rs) / len(rs)}
     return {"bench": "augment_shift", "model": model_name, "quick": quick, "epochs": epochs,
             "seeds": seeds, "shifts": "stand-in (carcourse.augment operations on the test split)",
@@ -162,6 +169,15 @@ def table(result: dict) -> str:
         lines.append(f"{arm:12s} unshifted accuracy {s[arm]['unshifted_accuracy']:.4f}   worst shift "
                      f"{s[arm]['worst_shift']!r}: balanced accuracy {s[arm]['worst_shift_balanced_accuracy']:.4f}"
                      f"   ({s[arm]['seconds']:.0f} s per run)")
+    for arm in ("baseline", "photometric"):
+        lines.append(f"{arm:12s} validation: unshifted balanced accuracy "
+                     f"{s[arm]['val_unshifted_balanced_accuracy']:.4f}   worst shift {s[arm]['val_worst_shift']!r}: "
+                     f"{s[arm]['val_worst_shift_balanced_accuracy']:.4f}")
+    for arm in ("baseline", "photometric"):
+        worst = s[arm]["worst_shift"]
+        per_seed = [f"{r['sets']['unshifted']['accuracy']:.4f}/{r['sets'][worst]['balanced_accuracy']:.4f}"
+                    for r in result["runs"][arm]]
+        lines.append(f"{arm:12s} per seed (unshifted acc / {worst} bal. acc): {'  '.join(per_seed)}")
     return "\n".join(lines)
 
 
@@ -172,9 +188,15 @@ def main(quick: bool = False, argv: list[str] | None = None) -> dict:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--device", default=None)
+    p.add_argument("--set", default="", help="photometric strengths, e.g. haze=0.15,p=0.5")
     args = p.parse_args([] if argv is None else argv)
+    try:
+        strengths = {k.strip(): float(v) for k, v in (kv.split("=") for kv in args.set.split(",") if kv.strip())}
+        config = PhotometricConfig(**strengths)
+    except (ValueError, TypeError) as exc:
+        p.error(f"--set {args.set!r}: {exc}")
     result = run(args.model, quick=quick or args.quick, epochs=args.epochs, seeds=args.seeds,
-                 device=args.device)
+                 config=config, device=args.device)
     print(table(result))
     line = {k: v for k, v in result.items() if k != "runs"}
     line["summary"] = {arm: {k: v for k, v in s.items() if k != "mean"} for arm, s in result["summary"].items()}
