@@ -38,17 +38,21 @@ class PhotometricConfig:
     noise       n: Gaussian noise, sd ~ U(0, noise) of the [0, 1] range  (sensor noise)
     scale       z: zoom about the centre by U(1-z, 1+z), reflected at the border (ground resolution)
     p:          share of images augmented at all; the rest pass through unchanged
+
+    The defaults are the milder of two settings measured with bench/augment_shift.py (SmallCNN,
+    quick split, 12 epochs, 3 seeds): contrast 0.3, haze 0.3, p 0.8 moved the decision threshold
+    (46 % of test images called car against 30 % true) and cost 8 points of unshifted accuracy.
     """
 
     brightness: float = 0.25
-    contrast: float = 0.3
+    contrast: float = 0.2
     saturation: float = 0.3
     colour: float = 0.05
-    haze: float = 0.3
+    haze: float = 0.15
     blur: float = 1.0
     noise: float = 0.03
     scale: float = 0.15
-    p: float = 0.8
+    p: float = 0.5
 
     def __post_init__(self) -> None:
         limits = {"brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "colour": 1.0, "haze": 1.0, "blur": 5.0,
