@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check this machine for the course and say how to fix problems")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_doctor)
+    from .ablate import add_subcommand as add_ablate  # `ablate`: its options live in ablate.py
+
+    add_ablate(sub)
     return parser
 
 

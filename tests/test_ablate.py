@@ -1,0 +1,148 @@
+"""`python -m carcourse ablate`: every ablation listed, pretrained weights used only from a file,
+learning rates chosen on validation data, bad arguments refused with clear errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from carcourse import ablate, models
+from carcourse.ablate import ABLATIONS, AblationConfig, run_ablation
+from carcourse.data import make_synthetic
+
+
+@pytest.fixture(scope="module")
+def tiny_splits():
+    """32-pixel split small enough for a ResNet18 epoch in about a second."""
+    return make_synthetic(n_train=64, n_val=32, n_test_notcar=22, n_test_car=10, size=32, seed=0)
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "carcourse", "ablate", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_quick_ablate_writes_every_ablation_with_pretrained_skipped(tmp_path):
+    out = _cli("--quick", "--no-progress", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads((tmp_path / "ablation.json").read_text())
+    assert (tmp_path / "ablation.png").stat().st_size > 5000
+    assert list(doc["ablations"]) == list(ABLATIONS)
+    settings = {a: [(r["model"], r["setting"]) for r in rows] for a, rows in doc["ablations"].items()}
+    assert settings["width"] == [("cnn", "width 16"), ("cnn", "width 32"), ("cnn", "width 64")]
+    assert settings["stem"] == [("resnet18", "imagenet stem"), ("resnet18", "small stem")]
+    assert [m for m, _ in settings["budget"]] == ["cnn", "cnn", "resnet18", "resnet18"]
+    assert [m for m, _ in settings["optimizer"]] == ["cnn", "cnn", "resnet18", "resnet18"]
+    (pre,) = doc["ablations"]["pretrained"]
+    assert pre["skipped"] and "--weights" in pre["skipped"] and pre["per_seed"] == []
+    for rows in list(doc["ablations"].values())[:4]:
+        for r in rows:
+            assert r["skipped"] is None and r["seeds"] == [0]
+            (run,) = r["per_seed"]
+            assert set(run) == {"seed", "accuracy", "balanced_accuracy", "roc_auc", "epochs_trained",
+                                "best_epoch", "seconds", "diverged"}
+            assert 0 <= run["accuracy"] <= 1 and 0 <= run["balanced_accuracy"] <= 1
+            assert r["mean"]["accuracy"] == run["accuracy"] and r["sd"]["accuracy"] == 0
+            assert 1 <= run["best_epoch"] <= run["epochs_trained"]
+    fixed, until = doc["ablations"]["budget"][:2]
+    assert fixed["per_seed"][0]["epochs_trained"] == 1
+    assert until["train"] == {"epochs": 3, "patience": 1, "restore_best": True}
+    # each optimizer's rate is the grid's lowest validation loss, and the row trains at it
+    assert [(t["model"], t["optimizer"]) for t in doc["lr_tuning"]] == [
+        ("cnn", "adam"), ("cnn", "sgd"), ("resnet18", "adam"), ("resnet18", "sgd")]
+    for t, row in zip(doc["lr_tuning"], doc["ablations"]["optimizer"]):
+        assert [g["lr"] for g in t["grid"]] == list(ablate.QUICK_LR_GRID[t["optimizer"]])
+        assert t["chosen_lr"] == min(t["grid"], key=lambda g: g["best_val_loss"])["lr"]
+        assert row["train"] == {"optimizer": t["optimizer"], "lr": t["chosen_lr"]}
+    # shared runs are trained once: width 32, the cnn's fixed budget and its default-rate Adam row
+    # (cnn: 3 widths, convergence, 3 other grid rates; resnet18: 2 stems, convergence, 3 rates)
+    assert doc["runs_trained"] == 13
+    assert doc["ablations"]["width"][1]["per_seed"] == fixed["per_seed"]
+    assert doc["command"] == f"python -m carcourse ablate --quick --no-progress --out {tmp_path}"
+    assert doc["hardware"]["device"] == "cpu" and doc["hardware"]["cpu_cores"] >= 1
+    assert doc["recipe"]["batch_size"] == 32 and doc["config"]["quick"] is True
+    assert "width 16" in out.stdout and "skipped" in out.stdout
+
+
+def test_pretrained_ablation_loads_the_given_weights_file(tmp_path, tiny_splits, monkeypatch):
+    from torchvision.models import resnet18
+
+    path = tmp_path / "resnet18_state.pt"
+    torch.save(resnet18(weights=None, num_classes=1000).state_dict(), path)  # ImageNet-shaped head
+    loaded = []
+    original = models.load_weights
+    monkeypatch.setattr(models, "load_weights",
+                        lambda model, p, **kw: loaded.append(str(p)) or original(model, p, **kw))
+    result = run_ablation(AblationConfig(quick=True, only=("pretrained",), weights=path),
+                          splits=tiny_splits)
+    scratch, pretrained = result.ablation("pretrained")
+    assert scratch.setting == "from scratch" and scratch.options == {}
+    assert pretrained.options == {"weights": "resnet18_state.pt"} and pretrained.skipped is None
+    assert len(pretrained.runs) == 1 and 0 <= pretrained.runs[0].roc_auc <= 1
+    assert loaded and set(loaded) == {str(path)}
+    assert result.to_json()["config"]["weights"] == str(path)
+
+
+def test_pretrained_ablation_without_a_file_is_skipped_with_the_reason(tiny_splits):
+    result = run_ablation(AblationConfig(quick=True, only=("pretrained",)), splits=tiny_splits)
+    (row,) = result.rows
+    assert row.skipped.startswith("no weights file given") and row.runs == []
+    assert result.runs_trained == 0
+    assert result.to_json()["ablations"]["pretrained"][0]["mean"] is None
+
+
+def test_weights_that_do_not_fit_fail_before_any_training(tmp_path):
+    bad = tmp_path / "cnn.pt"
+    torch.save(models.build("cnn").state_dict(), bad)
+    with pytest.raises(models.WeightsError, match="cnn.pt: weights do not fit"):
+        run_ablation(AblationConfig(quick=True, only=("pretrained",), weights=bad), splits="never used")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seeds=0), "AblationConfig.seeds must be an integer >= 1, got 0"),
+    (dict(epochs=0), "AblationConfig.epochs must be an integer >= 1, got 0"),
+    (dict(patience=-1), "AblationConfig.patience must be an integer >= 1, got -1"),
+    (dict(only=("width", "depth")), "ablations ['depth']: choose from"),
+    (dict(only=""), "ablations (none): choose from"),
+    (dict(lr_grid={"adam": (1e-3,)}), "lr_grid needs non-empty 'adam' and 'sgd'"),
+    (dict(lr_grid={"adam": (1e-3,), "sgd": (0.0,)}), "must be positive and finite, got [0.0]"),
+    (dict(weights="/no/such/file.pt"), "--weights /no/such/file.pt: file not found"),
+])
+def test_bad_ablation_settings_are_refused_naming_the_value(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        AblationConfig(quick=True, **kwargs)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--seeds", "0"), "AblationConfig.seeds must be an integer >= 1, got 0"),
+    (("--only", "width,depth"), "ablations ['depth']"),
+    (("--weights", "/no/such/file.pt"), "--weights /no/such/file.pt: file not found"),
+])
+def test_bad_cli_arguments_exit_2_with_a_message(args, message, capsys):
+    from carcourse.cli import main
+
+    assert main(["ablate", "--quick", "--no-progress", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_is_refused_before_training(tmp_path, capsys):
+    from carcourse.cli import main
+
+    f = tmp_path / "taken"
+    f.write_text("x")
+    assert main(["ablate", "--quick", "--no-progress", "--out", str(f)]) == 2
+    assert f"--out {f}: exists and is not a folder" in capsys.readouterr().err
+
+
+def test_a_learning_rate_that_diverges_is_recorded_and_never_chosen(tiny_splits):
+    runner = ablate._Runner(tiny_splits, AblationConfig(quick=True, epochs=3), "cpu")
+    tuning = ablate.tune_lr(runner, "cnn", "sgd", (1e3, 0.01))
+    blown, fine = tuning.grid
+    assert blown["diverged"] is True and blown["best_val_loss"] == float("inf")
+    assert fine["diverged"] is False and tuning.chosen_lr == 0.01
+    assert "Infinity" not in json.dumps(ablate._finite(tuning.to_json()))
+    (blown_run, _), = [v for k, v in runner.cache.items() if ("lr", 1e3) in k.train]
+    assert blown_run.diverged and blown_run.best_epoch is None and blown_run.accuracy != blown_run.accuracy

@@ -1,0 +1,162 @@
+"""Photometric augmentation: same shape, dtype and range; deterministic per seed; it changes
+images, and each building block does what its name says."""
+import pytest
+import torch
+
+from carcourse.augment import (HAZE_AIRLIGHT, PhotometricConfig, add_haze, add_noise,
+                               adjust_brightness, adjust_colour,
+                               adjust_contrast, adjust_saturation, gaussian_blur, grey, photometric,
+                               rescale)
+
+
+@pytest.fixture(scope="module")
+def batch(quick_splits):
+    return quick_splits.train.images[:64]
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+def test_photometric_keeps_shape_dtype_and_range(batch, dtype):
+    x = batch if dtype == torch.uint8 else batch.to(dtype) / 255
+    y = photometric(x, gen(0))
+    assert y.shape == x.shape and y.dtype == dtype and y.device == x.device
+    top = 255 if dtype == torch.uint8 else 1.0
+    assert float(y.min()) >= 0 and float(y.max()) <= top
+    assert y.data_ptr() != x.data_ptr()
+
+
+def test_photometric_is_deterministic_per_seed(batch):
+    assert torch.equal(photometric(batch, gen(3)), photometric(batch, gen(3)))
+    assert not torch.equal(photometric(batch, gen(3)), photometric(batch, gen(4)))
+
+
+def test_photometric_changes_most_images_and_leaves_the_rest(batch):
+    y = photometric(batch, gen(0), PhotometricConfig(p=0.8))
+    diff = (y.float() - batch.float()).abs().mean(dim=(1, 2, 3))
+    changed = diff > 0.5  # mean change of half a grey level
+    assert 0.6 <= float(changed.float().mean()) < 1.0  # p = 0.8 of 64 images
+    assert torch.equal(y[~changed], batch[~changed])  # the others pass through bit for bit
+    assert float(diff[changed].mean()) > 5
+
+
+def test_uint8_and_float_batches_get_the_same_augmentation(batch):
+    a = photometric(batch, gen(1)).float()
+    b = photometric(batch.float() / 255, gen(1)) * 255
+    assert float((a - b).abs().max()) <= 1.0  # rounding only
+
+
+def test_zero_strength_or_zero_share_changes_nothing(batch):
+    off = PhotometricConfig(brightness=0, contrast=0, saturation=0, colour=0, haze=0, blur=0, noise=0,
+                            scale=0)
+    assert torch.equal(photometric(batch, gen(0), off), batch)
+    assert torch.equal(photometric(batch, gen(0), PhotometricConfig(p=0)), batch)
+
+
+def test_each_strength_alone_changes_the_batch(batch):
+    zero = dict(brightness=0, contrast=0, saturation=0, colour=0, haze=0, blur=0, noise=0, scale=0, p=1)
+    for name in zero:
+        if name == "p":
+            continue
+        cfg = PhotometricConfig(**{**zero, name: getattr(PhotometricConfig(), name)})
+        y = photometric(batch, gen(0), cfg)
+        assert (y.float() - batch.float()).abs().mean() > 0.3, name
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(brightness=-0.1), "PhotometricConfig.brightness must be a number in [0, 1.0], got -0.1"),
+    (dict(blur=float("nan")), "PhotometricConfig.blur must be a number in [0, 5.0], got nan"),
+    (dict(p=True), "PhotometricConfig.p must be a number in [0, 1.0], got True"),
+    (dict(scale=0.9), "PhotometricConfig.scale must be a number in [0, 0.5], got 0.9"),
+])
+def test_bad_strengths_are_refused_naming_the_field(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        PhotometricConfig(**kwargs)
+    assert message in str(info.value)
+
+
+def test_bad_batches_are_refused(batch):
+    with pytest.raises(ValueError, match=r"N×3×H×W batch, got shape \(3, 64, 64\)"):
+        photometric(batch[0], gen(0))
+    with pytest.raises(ValueError, match="uint8 or float batch, got torch.int32"):
+        photometric(batch.int(), gen(0))
+
+
+# ---- building blocks -------------------------------------------------------------------------
+def test_brightness_contrast_saturation_and_colour_do_what_they_say(batch):
+    x = batch[:8].float() / 255
+    assert torch.allclose(adjust_brightness(x, 0.5), x * 0.5)
+    flat = adjust_contrast(x, 0.0)
+    assert torch.allclose(flat.std(dim=(1, 2, 3)), torch.zeros(8), atol=1e-6)
+    assert torch.allclose(flat.mean(dim=(1, 2, 3)), grey(x).mean(dim=(1, 2, 3)), atol=1e-6)
+    g = adjust_saturation(x, 0.0)
+    assert torch.allclose(g[:, 0], g[:, 1]) and torch.allclose(g[:, 1], g[:, 2])
+    per_image = torch.linspace(0.5, 1.5, 8)
+    assert torch.allclose(adjust_brightness(x, per_image)[3], x[3] * per_image[3])
+    assert torch.allclose(adjust_colour(x, torch.tensor([1.0, 0.5, 2.0]))[:, 1], x[:, 1] * 0.5)
+    assert torch.allclose(add_haze(x, 0.0), x) and torch.allclose(add_haze(x, 1.0), torch.full_like(x, HAZE_AIRLIGHT))
+    veiled = add_haze(x, 0.5)
+    assert (veiled.std(dim=(1, 2, 3)) < x.std(dim=(1, 2, 3))).all()  # haze lowers contrast
+
+
+def test_blur_keeps_the_mean_smooths_and_is_identity_at_sigma_zero(batch):
+    x = batch[:8].float() / 255
+    assert torch.allclose(gaussian_blur(x, 0.0), x)
+    y = gaussian_blur(x, torch.tensor([0.0, 2.0] * 4))
+    assert torch.allclose(y[0], x[0], atol=1e-6)
+    assert torch.allclose(y.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=2e-3)
+    step = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean()
+    assert (y[1::2, :, :, 1:] - y[1::2, :, :, :-1]).abs().mean() < 0.6 * step
+
+
+def test_rescale_grows_a_centred_square_and_is_identity_at_zoom_one():
+    x = torch.zeros(2, 3, 64, 64)
+    x[:, :, 24:40, 24:40] = 1.0  # 16-pixel square
+    assert torch.allclose(rescale(x, 1.0), x, atol=1e-5)
+    y = rescale(x, torch.tensor([2.0, 0.5]))
+    width = (y[:, 0, 32, 8:56] > 0.5).sum(dim=1)  # (zooming out also shows reflected copies near the edges)
+    assert width.tolist() == [32, 8]
+
+
+def test_noise_has_the_asked_standard_deviation():
+    x = torch.full((4, 3, 64, 64), 0.5)
+    y = add_noise(x, torch.tensor([0.0, 0.01, 0.05, 0.1]), gen(0))
+    sd = (y - x).std(dim=(1, 2, 3))
+    assert torch.allclose(sd, torch.tensor([0.0, 0.01, 0.05, 0.1]), rtol=0.05, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_photometric_runs_on_the_gpu_with_a_gpu_generator(batch):
+    x = batch.cuda()
+    g = torch.Generator(device="cuda").manual_seed(0)
+    y = photometric(x, g)
+    assert y.device == x.device and y.dtype == torch.uint8
+    assert torch.equal(y, photometric(x, torch.Generator(device="cuda").manual_seed(0)))
+
+
+# ---- bench/augment_shift.py's pieces -----------------------------------------------------------
+def test_stand_in_shifts_keep_labels_and_counts_and_change_every_image(quick_splits):
+    from bench.augment_shift import SHIFTS, shifted_sets
+
+    test = quick_splits.test
+    sets = shifted_sets(test)
+    assert list(sets) == list(SHIFTS)
+    for name, s in sets.items():
+        assert torch.equal(s.labels, test.labels) and s.images.shape == test.images.shape, name
+        moved = (s.images.float() - test.images.float()).abs().mean(dim=(1, 2, 3))
+        assert bool((moved > 1).all()), name
+    assert torch.equal(shifted_sets(test)["blur+noise"].images, sets["blur+noise"].images)
+
+
+def test_photometric_wrapper_augments_only_in_training_mode():
+    from bench.augment_shift import PhotometricInput
+
+    wrapped = PhotometricInput(torch.nn.Identity(), PhotometricConfig(p=1), seed=0)
+    x = torch.randn(4, 3, 32, 32) * 0.5  # a normalised batch
+    wrapped.eval()
+    assert wrapped(x) is x
+    wrapped.train()
+    y = wrapped(x)
+    assert y.shape == x.shape and y.dtype == x.dtype and not torch.allclose(y, x)
