@@ -186,7 +186,7 @@ class AblationResult:
         cfg = asdict(self.config)
         cfg["only"] = list(cfg["only"])
         cfg["lr_grid"] = {k: list(v) for k, v in cfg["lr_grid"].items()}
-        from .train import versions
+        from .config import versions
 
         doc = {"command": self.command, "hardware": self.hardware, "versions": versions(), "config": cfg,
                "recipe": self.recipe, "dataset": self.dataset,
