@@ -242,8 +242,7 @@ def _draw_where(mask: Tensor, fn, g: torch.Generator, img: Tensor, *args) -> Ten
     objects are drawn on the sub-batch that has them, so rare objects cost little."""
     n = img.shape[0]
     idx = mask.view(n).nonzero().squeeze(1)
-    if idx.numel():
-        img = img.clone()
+    if idx.numel():  # in place: every caller owns img (indexing hands fn a copy)
         img[idx] = fn(g, img[idx], *(_take(a, idx, n) for a in args))
     return img
 
@@ -346,7 +345,7 @@ def _ground(g: torch.Generator, kind: Tensor, x: Tensor, y: Tensor, phi: Tensor,
     if texture:
         salt = _u(g, n, 0, 100)
         grain = torch.randn(n, size, size, generator=g)
-        stones = (torch.rand(n, size, size, generator=g) < 0.05).float() * _u(g, n, -0.15, 0.2)
+        stones = (grain > 1.75).float() * _u(g, n, -0.15, 0.2)  # 4 % of pixels: aggregate
         slab = _hash2(torch.floor(u / cell), torch.floor(v / cell), salt) - 0.5
         shade = shade * (1 + is_asphalt * (0.045 * grain + stones)
                          + slabbed * (0.10 * slab + 0.015 * grain)
@@ -798,27 +797,32 @@ _Q_LUMA = torch.tensor([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 
                         92, 95, 98, 112, 100, 103, 99], dtype=torch.float).view(8, 8)
 _Q_CHROMA = torch.full((8, 8), 99.0)
 _Q_CHROMA[:4, :4] = torch.tensor([[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99.]])
+_Q_LUMA, _Q_CHROMA = _Q_LUMA.reshape(64), _Q_CHROMA.reshape(64)
 _DCT2 = torch.kron(_DCT, _DCT)  # acts on a row-major flattened 8×8 block
+
+
+def _dct_quantise(planes: Tensor, step: Tensor) -> Tensor:
+    """planes (n,c,H,W) through the 8×8 block DCT, rounded to multiples of step (n,c,1,64)."""
+    n, c, h, w = planes.shape
+    blocks = planes.view(n, c, h // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(n, c, -1, 64)
+    coef = blocks @ _DCT2.T  # the 2-D DCT of every 8×8 block as one matrix product
+    blocks = (torch.round(coef / step) * step) @ _DCT2
+    return blocks.view(n, c, h // 8, w // 8, 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w)
 
 
 def _jpeg(img: Tensor, quality: Tensor) -> Tensor:
     """JPEG-like compression of img (n,3,H,W in [0,1], H and W multiples of 16) at a per-image
-    quality: YCbCr, 4:2:0 chroma, 8×8 DCT quantised with the standard tables."""
-    n, _, h, w = img.shape
+    quality: YCbCr, chroma at half resolution (4:2:0), 8×8 DCT quantised with the standard tables."""
+    n = img.shape[0]
     m = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-    ycc = torch.einsum("ij,njhw->nihw", m, img) * 255
-    chroma = F.interpolate(F.avg_pool2d(ycc[:, 1:], 2), scale_factor=2, mode="nearest")
-    ycc = torch.cat([ycc[:, :1], chroma], dim=1)
-    blocks = ycc.view(n, 3, h // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(n, 3, -1, 64)
-    coef = blocks @ _DCT2.T  # the 2-D DCT of every 8×8 block as one matrix product
+    ycc = torch.einsum("ij,njhw->nihw", m * 255, img)
     q = quality.view(n, 1, 1, 1)
     scale = torch.where(q < 50, 5000 / q, 200 - 2 * q)
-    table = torch.stack([_Q_LUMA, _Q_CHROMA, _Q_CHROMA]).view(1, 3, 1, 64)
-    step = torch.floor((table * scale + 50) / 100).clamp_min(1)
-    blocks = (torch.round(coef / step) * step) @ _DCT2
-    blocks = blocks.view(n, 3, h // 8, w // 8, 8, 8)
-    ycc = blocks.permute(0, 1, 2, 4, 3, 5).reshape(n, 3, h, w) / 255
-    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(m), ycc)
+    luma = _dct_quantise(ycc[:, :1], torch.floor((_Q_LUMA.view(1, 1, 1, 64) * scale + 50) / 100).clamp_min(1))
+    chroma = _dct_quantise(F.avg_pool2d(ycc[:, 1:], 2),
+                           torch.floor((_Q_CHROMA.view(1, 1, 1, 64) * scale + 50) / 100).clamp_min(1))
+    chroma = F.interpolate(chroma, scale_factor=2, mode="nearest")
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(m) / 255, torch.cat([luma, chroma], dim=1))
 
 
 def _camera(g, img, opt: Options, warm: Tensor) -> Tensor:
@@ -841,7 +845,7 @@ def _camera(g, img, opt: Options, warm: Tensor) -> Tensor:
     if opt.chroma_noise:  # colour noise in blotches of 2 px (demosaicing), strongest in the blue
         half = torch.randn(n, 3, size // 2, size // 2, generator=g) * torch.tensor([0.6, 0.4, 1.0]).view(1, 3, 1, 1)
         img = img + _u(g, n, 0.0, 0.022).unsqueeze(1) * atmo * F.interpolate(half, size=(size, size),
-                                                                             mode="bilinear", align_corners=False)
+                                                                             mode="nearest")
     img = img.clamp(0, 1)
     if opt.jpeg and size % 16 == 0:
         img = _jpeg(img, _u(g, n, 55, 92).view(n)).clamp(0, 1)
