@@ -166,3 +166,28 @@ def test_full_split_keeps_the_exercise_sizes_with_metadata(full_splits):
     assert full_splits.test.class_counts() == {"notcar": 945, "car": 400}
     shares = full_splits.train.meta["kind"].value_counts(normalize=True)
     assert shares[list(NEW_KINDS)].sum() == pytest.approx(0.44, abs=0.04)  # street kinds among all
+
+
+def test_compare_entries_add_kind_tables_and_shift_results(quick_splits):
+    from carcourse.shifts import robustness_entries
+
+    class Brightness(torch.nn.Module):
+        """A 'model' that calls bright patches car: enough to exercise the plumbing."""
+
+        def forward(self, x):
+            score = x.float().mean(dim=(1, 2, 3))
+            return torch.stack([-score, score], dim=1)
+
+    from carcourse.evaluate import predict, report
+
+    test = quick_splits.test.subset(60, seed=0)
+    splits = Splits(quick_splits.train, None, test, source="synthetic(seed=0)")
+    model = Brightness()
+    reports = {"cnn": [report(predict(model, test))]}
+    model_json = {"cnn": {}}
+    doc = robustness_entries(model_json, {"cnn": model}, reports, splits)
+    kinds = model_json["cnn"]["kind_errors"]
+    assert len(kinds) >= 5 and sum(k["count"] for k in kinds.values()) == 60
+    assert set(model_json["cnn"]["shifts"]) == set(SHIFTS) == set(doc["shifts"])
+    for result in model_json["cnn"]["shifts"].values():
+        assert {"accuracy", "balanced_accuracy", "roc_auc"} <= set(result) and result["n"] == 60
