@@ -1028,9 +1028,11 @@ def _draw_negatives(g, img, x, y, nk, scene, cx, cy, theta, colour, sun, gsd, fi
     img = _draw_where(nk == MANHOLE, _manhole, g, img, x, y, cx, cy, theta, gsd)
     img = _draw_where(nk == ROUND, _round_structure, g, img, x, y, cx, cy, sun, gsd, fields, opt.texture)
     img = _draw_where(nk == SIDEWALK_KIND, _sidewalk, g, img, x, y, cx, cy, theta, sun, gsd, fields, opt.texture)
-    # a bus or truck: its front end reaches 0.5-4 m past the centre, the rest beyond the patch
-    length = _u(g, n, 5.0, 7.0)  # placeholder draw kept for a fixed random stream per kind
-    reach = (length - _u(g, n, 0.5, 4.0)) / gsd
+    # a bus or truck placed by a nominal half-length of 5-7 m so that its front end lies near the
+    # centre; the vehicle draws its own half-length (5-7 m), so the front end lands from 1.5 m
+    # short of the centre to 6 m past it (then the patch is all roof), the rest beyond the patch
+    nominal = _u(g, n, 5.0, 7.0)
+    reach = (nominal - _u(g, n, 0.5, 4.0)) / gsd
     lcx = size / 2 - reach * torch.cos(theta) + _u(g, n, -1.5, 1.5) / gsd * -torch.sin(theta)
     lcy = size / 2 - reach * torch.sin(theta) + _u(g, n, -1.5, 1.5) / gsd * torch.cos(theta)
     return _draw_where(nk == LARGE_VEHICLE, _large_vehicle, g, img, x, y, lcx, lcy, theta, sun, gsd,
