@@ -950,7 +950,16 @@ def _render_chunk(g: torch.Generator, labels: Tensor, size: int, opt: Options) -
     has_tree = (torch.rand(n, generator=g) < tree_prob) & (nk != BARE_TREE)
     img = _draw_where(has_tree, _tree, g, img, x, y, tcx, tcy, radius, sun, gsd, fields)
     img = _camera(g, img.clamp(0, 1.2), opt, warm)
-    # what was rendered
+    meta = _metadata(x, y, car, nk, variant, scene, body, colour_idx, roof_glass, theta, cx, cy, a, b,
+                     (tcx, tcy, radius, has_tree), fields, extras, gsd, sun)
+    return img, meta
+
+
+def _metadata(x, y, car, nk, variant, scene, body, colour_idx, roof_glass, theta, cx, cy, a, b, tree,
+              fields, extras, gsd, sun) -> dict[str, np.ndarray]:
+    """What was rendered in each image, one array per attribute (no random draws)."""
+    n = car.numel()
+    tcx, tcy, radius, has_tree = tree
     carlike = car | (nk == CUT_CAR)
     body_mask = _rect(*_frame(x, y, cx, cy, theta), a, b, power=6, soft=0.6)
     crown = _tree_crown(x, y, tcx, tcy, radius, fields) * has_tree.view(n, 1, 1).float()
@@ -975,7 +984,7 @@ def _render_chunk(g: torch.Generator, labels: Tensor, size: int, opt: Options) -
         "gsd_m": gsd.view(n).numpy(), "sun_azimuth_deg": torch.rad2deg(torch.atan2(sun.dy, sun.dx)).view(n).numpy() % 360,
         "shadow_ratio": sun.ratio.view(n).numpy(),
     }
-    return img, meta
+    return meta
 
 
 def _neighbours_and_edges(g, img, x, y, scene, variant, nk, phi, off, cx, cy, theta, b, sun, gsd,
