@@ -144,12 +144,17 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
         extra[name], model_json[name] = _model_summary(reports[name], histories[name], trained[name], seed)
     if not lead:
         return None
+    # --- per-kind error tables and shifted test sets (carcourse.shifts owns this) ---
+    from .shifts import robustness_entries
+    robustness = robustness_entries(model_json, trained, reports, splits, seed=seed)
+    # --- end per-kind / shifts ---
     comparison = compare(reports, extra=extra, seed=seed)
     doc = {
         "device": str(dev),
         "dataset": {"source": splits.source, **splits.summary()},
         "models": model_json,
         "comparison": {**comparison.to_dict(), "verdict": comparison.verdict()},
+        **robustness,
         "run": {"command": command, "quick": quick, "epochs": epochs, "seeds": seeds, "seed": seed,
                 "data_seconds": data_seconds, "total_seconds": time.perf_counter() - t0,
                 "versions": versions(), "hardware": hardware(dev),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from . import synthetic
@@ -34,13 +35,20 @@ class DataError(ValueError):
     """A data set or folder tree that cannot be used; the message names the path and the problem."""
 
 
+META_FILE = "meta.csv"  # per-image metadata beside a saved folder tree
+
+
 @dataclass
 class ImageSet:
-    """Images (uint8, N×3×H×W), labels (int64, N) and class names (index = label)."""
+    """Images (uint8, N×3×H×W), labels (int64, N) and class names (index = label).
+
+    `meta`: what each image shows (a pandas DataFrame with one row per image, in image order:
+    column `kind` always, see carcourse.synthetic), or None when unknown (e.g. photographs)."""
 
     images: torch.Tensor
     labels: torch.Tensor
     classes: tuple[str, ...] = CLASSES
+    meta: "pd.DataFrame | None" = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4 or self.images.shape[1] != 3:
@@ -53,6 +61,8 @@ class ImageSet:
         if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
             raise DataError(f"labels must lie in 0..{len(self.classes) - 1} for classes "
                             f"{self.classes}, got {self.labels.min()}..{self.labels.max()}")
+        if self.meta is not None and len(self.meta) != len(self.labels):
+            raise DataError(f"meta has {len(self.meta)} rows for {len(self.labels)} images")
 
     def __len__(self) -> int:
         return int(self.labels.numel())
@@ -79,8 +89,7 @@ class ImageSet:
                 rest = torch.tensor(sorted(set(range(len(self))) - set(idx.tolist())), dtype=torch.long)
                 extra = rest[torch.randperm(len(rest), generator=g)]
                 idx = torch.cat([idx, extra])[:n]
-        idx = idx.sort().values
-        return ImageSet(self.images[idx], self.labels[idx], self.classes)
+        return self.take(idx.sort().values)
 
     def as_dataset(self) -> torch.utils.data.Dataset:
         """This set as a torch Dataset of (normalised float image 3×H×W, label) pairs, normalised
@@ -90,8 +99,19 @@ class ImageSet:
         return NormalisedImages(self.images, self.labels)
 
     def take(self, index: torch.Tensor) -> "ImageSet":
-        """The images at the given indices (a view of this set's storage where possible)."""
-        return ImageSet(self.images[index], self.labels[index], self.classes)
+        """The images at the given indices (a view of this set's storage where possible),
+        with their metadata rows."""
+        return ImageSet(self.images[index], self.labels[index], self.classes, _meta_rows(self.meta, index))
+
+
+def _meta_rows(meta: "pd.DataFrame | None", index: torch.Tensor) -> "pd.DataFrame | None":
+    """The metadata rows at `index` (positions or a boolean mask), renumbered from 0."""
+    if meta is None:
+        return None
+    index = torch.as_tensor(index)
+    if index.dtype == torch.bool:
+        index = index.nonzero().squeeze(1)
+    return meta.iloc[index.reshape(-1).numpy()].reset_index(drop=True)
 
 
 @dataclass
@@ -134,16 +154,21 @@ def _stratified_take(labels: torch.Tensor, fraction: float, g: torch.Generator) 
 # ----------------------------------------------------------------------------------------------
 # synthetic data
 # ----------------------------------------------------------------------------------------------
-def _synthetic_set(n_notcar: int, n_car: int, seed: int, size: int) -> ImageSet:
+def synthetic_set(n_notcar: int, n_car: int, seed: int, size: int = 64,
+                  options: synthetic.Options | None = None) -> ImageSet:
+    """n_notcar + n_car rendered patches in a seeded random order, with their metadata."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.cat([torch.zeros(n_notcar, dtype=torch.long), torch.ones(n_car, dtype=torch.long)])
     labels = labels[torch.randperm(len(labels), generator=g)]
-    return ImageSet(synthetic.render(labels, seed=seed, size=size), labels, CLASSES)
+    images, columns = synthetic.render_with_meta(labels, seed=seed, size=size, options=options)
+    meta = pd.DataFrame({"label": [CLASSES[i] for i in labels.tolist()], **columns})
+    return ImageSet(images, labels, CLASSES, meta)
 
 
 def make_synthetic(n_train: int | None = None, n_test_notcar: int | None = None,
                    n_test_car: int | None = None, size: int = 64, seed: int = 0,
-                   quick: bool = False, n_val: int | None = None) -> Splits:
+                   quick: bool = False, n_val: int | None = None,
+                   options: synthetic.Options | None = None) -> Splits:
     """The course's default data: procedurally rendered aerial car / not-car patches.
 
     Sizes default to the exercise's (4200 training images, a test split of exactly 945 not-car
@@ -151,7 +176,8 @@ def make_synthetic(n_train: int | None = None, n_test_notcar: int | None = None,
     preset's sizes (carcourse.presets.QUICK). The environment is not read here: pass
     `quick=carcourse.preset().quick` to follow CARCOURSE_QUICK. Train and validation hold
     30 % cars. Each split is rendered from its own seed derived from `seed`, so the same seed gives
-    the same bytes and no image is shared between splits.
+    the same bytes and no image is shared between splits. `options` (carcourse.synthetic.Options)
+    switches the generator's realism groups and shifts; every ImageSet carries `meta`.
     """
     sizes = preset(bool(quick)).data_sizes
     for key, value in (("n_train", n_train), ("n_val", n_val), ("n_test_notcar", n_test_notcar),
@@ -170,9 +196,11 @@ def make_synthetic(n_train: int | None = None, n_test_notcar: int | None = None,
         car = int(round(CAR_FRACTION * n))
         return n - car, car
 
-    train = _synthetic_set(*car_split(sizes["n_train"]), seed=base, size=size)
-    val = _synthetic_set(*car_split(sizes["n_val"]), seed=base + 1, size=size) if sizes["n_val"] else None
-    test = _synthetic_set(sizes["n_test_notcar"], sizes["n_test_car"], seed=base + 2, size=size)
+    train = synthetic_set(*car_split(sizes["n_train"]), seed=base, size=size, options=options)
+    val = (synthetic_set(*car_split(sizes["n_val"]), seed=base + 1, size=size, options=options)
+           if sizes["n_val"] else None)
+    test = synthetic_set(sizes["n_test_notcar"], sizes["n_test_car"], seed=base + 2, size=size,
+                         options=options)
     return Splits(train, val, test, source=f"synthetic(seed={seed})")
 
 
@@ -180,17 +208,52 @@ def make_synthetic(n_train: int | None = None, n_test_notcar: int | None = None,
 # folder trees
 # ----------------------------------------------------------------------------------------------
 def save_folder(splits: Splits, root: str | os.PathLike) -> Path:
-    """Write splits as PNG files: root/{train,val,test}/{class}/{index:05d}.png."""
+    """Write splits as PNG files: root/{train,val,test}/{class}/{index:05d}.png, and the
+    per-image metadata (when the splits carry it) as root/meta.csv with a `file` column."""
     from PIL import Image
 
     root = Path(root)
+    tables = []
     for name, s in splits.items():
         for cls in s.classes:
             (root / name / cls).mkdir(parents=True, exist_ok=True)
         arr = s.images.permute(0, 2, 3, 1).contiguous().numpy()
+        files = []
         for i, (img, label) in enumerate(zip(arr, s.labels.tolist())):
-            Image.fromarray(img).save(root / name / s.classes[label] / f"{i:05d}.png")
+            files.append(f"{name}/{s.classes[label]}/{i:05d}.png")
+            Image.fromarray(img).save(root / files[-1])
+        if s.meta is not None:
+            tables.append(s.meta.assign(file=files))
+    if tables:
+        table = pd.concat(tables, ignore_index=True)
+        table[["file"] + [c for c in table.columns if c != "file"]].to_csv(root / META_FILE, index=False)
     return root
+
+
+def _read_meta(root: Path) -> "pd.DataFrame | None":
+    """root/meta.csv indexed by file path (relative, with /), or None when absent."""
+    path = root / META_FILE
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read the metadata table ({type(exc).__name__}: {exc})") from exc
+    if "file" not in table.columns or table["file"].duplicated().any():
+        raise DataError(f"{path}: needs a `file` column naming each image once")
+    return table.set_index("file")
+
+
+def _attach_meta(s: ImageSet, files: list[str], table: "pd.DataFrame | None", where: Path) -> ImageSet:
+    """s with the metadata rows of its files, when the table has all of them (else a warning)."""
+    if table is None:
+        return s
+    missing = [f for f in files if f not in table.index]
+    if missing:
+        warnings.warn(f"{where / META_FILE}: no row for {len(missing)} image(s) (e.g. {missing[0]}); "
+                      f"metadata ignored for {where}", stacklevel=3)
+        return s
+    return ImageSet(s.images, s.labels, s.classes, table.loc[files].reset_index(drop=True))
 
 
 def image_extensions() -> set[str]:
@@ -255,8 +318,8 @@ def _read_image(path: Path, size: int) -> np.ndarray:
 
 
 def _read_class_tree(folder: Path, size: int, classes: tuple[str, ...] | None,
-                     skip_bad: bool) -> ImageSet:
-    """Read folder/{class}/* into an ImageSet."""
+                     skip_bad: bool, root: Path | None = None) -> ImageSet:
+    """Read folder/{class}/* into an ImageSet (with the rows of root/meta.csv when present)."""
     if not folder.exists():
         raise DataError(f"{folder}: folder does not exist")
     if not folder.is_dir():
@@ -270,7 +333,7 @@ def _read_class_tree(folder: Path, size: int, classes: tuple[str, ...] | None,
         raise DataError(f"{folder}: only one class folder ({names[0]!r}); a classifier needs at "
                         f"least two, e.g. {folder}/car and {folder}/notcar")
     exts = image_extensions()
-    images, labels, bad = [], [], []
+    images, labels, bad, read = [], [], [], []
     for label, name in enumerate(names):
         files = sorted(p for p in (folder / name).rglob("*")
                        if p.is_file() and p.suffix.lower() in exts and not p.name.startswith("."))
@@ -280,6 +343,7 @@ def _read_class_tree(folder: Path, size: int, classes: tuple[str, ...] | None,
             try:
                 images.append(_read_image(f, size))
                 labels.append(label)
+                read.append(f)
             except DataError:
                 if not skip_bad:
                     raise
@@ -288,7 +352,9 @@ def _read_class_tree(folder: Path, size: int, classes: tuple[str, ...] | None,
         shown = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
         warnings.warn(f"{folder}: skipped {len(bad)} unreadable image(s): {shown}", stacklevel=3)
     arr = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return ImageSet(arr, torch.tensor(labels, dtype=torch.long), tuple(names))
+    data = ImageSet(arr, torch.tensor(labels, dtype=torch.long), tuple(names))
+    root = root or folder
+    return _attach_meta(data, [f.relative_to(root).as_posix() for f in read], _read_meta(root), root)
 
 
 def _split_off(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
@@ -332,10 +398,10 @@ def load_folder(root: str | os.PathLike, size: int = 64, val_fraction: float = 0
     if "train" not in present and present:
         raise DataError(f"{root}: has {sorted(present)} but no train/ folder")
     if "train" in present:
-        train = _read_class_tree(root / "train", size, classes, skip_bad)
+        train = _read_class_tree(root / "train", size, classes, skip_bad, root)
         classes = train.classes
-        val = _read_class_tree(root / "val", size, classes, skip_bad) if "val" in present else None
-        test = _read_class_tree(root / "test", size, classes, skip_bad) if "test" in present else None
+        val = _read_class_tree(root / "val", size, classes, skip_bad, root) if "val" in present else None
+        test = _read_class_tree(root / "test", size, classes, skip_bad, root) if "test" in present else None
     else:
         train, val, test = _read_class_tree(root, size, classes, skip_bad), None, None
     if test is None:

@@ -6,7 +6,7 @@ import pytest
 from carcourse.compare_run import CompareResult, run_compare
 from carcourse.data import Splits
 
-REPORT_KEYS = {"device", "dataset", "models", "comparison", "run"}
+REPORT_KEYS = {"device", "dataset", "models", "comparison", "run", "shifts"}
 MODEL_KEYS = {"accuracy", "balanced_accuracy", "roc_auc", "average_precision", "per_class",
               "confusion_matrix", "epochs", "train_seconds", "images_per_second", "parameters",
               "best_epoch", "seeds", "roc_auc_from_hard_labels", "per_seed", "options"}

@@ -1,0 +1,63 @@
+"""Where a model's errors are: error counts and rates per kind of image (from the generator's
+metadata), each with a Wilson score interval because some kinds hold only a few images."""
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ("kind", "label", "count", "errors", "error_rate", "low", "high")
+
+
+def wilson_interval(errors: int, count: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion errors / count ((nan, nan) for count 0).
+    Unlike the normal approximation it stays inside [0, 1] and is sensible at 0 errors."""
+    if count == 0:
+        return math.nan, math.nan
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = errors / count
+    centre = (p + z * z / (2 * count)) / (1 + z * z / count)
+    half = z * math.sqrt(p * (1 - p) / count + z * z / (4 * count * count)) / (1 + z * z / count)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def kind_errors(predictions: Any, meta: pd.DataFrame | None = None, column: str = "kind",
+                confidence: float = 0.95) -> pd.DataFrame:
+    """One row per kind (sorted by error rate, worst first): the true class name, how many
+    images, how many misclassified, the error rate and its Wilson interval.
+
+    `predictions` is a carcourse.evaluate.Predictions (labels and predicted labels aligned with
+    `meta`'s rows); `meta` defaults to the predictions' data when it carries one. The counts
+    sum to the number of images and the errors to the off-diagonal of the confusion matrix."""
+    if meta is None:
+        raise ValueError("kind_errors needs the images' metadata (ImageSet.meta); this data set has "
+                         "none (only the synthetic generator and folders saved with meta.csv do)")
+    if column not in meta.columns:
+        raise ValueError(f"metadata has no column {column!r}; columns: {list(meta.columns)}")
+    labels = np.asarray(predictions.labels)
+    predicted = np.asarray(predictions.predicted)
+    if len(meta) != len(labels):
+        raise ValueError(f"metadata has {len(meta)} rows for {len(labels)} predictions")
+    frame = pd.DataFrame({"kind": meta[column].astype(str).to_numpy(),
+                          "label": np.asarray(predictions.classes, dtype=object)[labels],
+                          "wrong": (labels != predicted).astype(int)})
+    rows = []
+    for (kind, label), group in frame.groupby(["kind", "label"], sort=True):
+        count, errors = len(group), int(group["wrong"].sum())
+        low, high = wilson_interval(errors, count, confidence)
+        rows.append((kind, label, count, errors, errors / count, low, high))
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    return table.sort_values(["error_rate", "count"], ascending=[False, False]).reset_index(drop=True)
+
+
+def kind_errors_json(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The table as report.json carries it: {kind: {label, count, errors, error_rate, low, high}}."""
+    return {row["kind"]: {"label": row["label"], "count": int(row["count"]), "errors": int(row["errors"]),
+                          "error_rate": float(row["error_rate"]), "low": float(row["low"]),
+                          "high": float(row["high"])}
+            for row in table.to_dict(orient="records")}
