@@ -88,12 +88,16 @@ def check_device() -> list[Check]:
 
 
 def check_quick() -> Check:
-    from .config import quick_mode
+    from .presets import preset
 
     raw = os.environ.get("CARCOURSE_QUICK")
-    on = quick_mode()
-    return Check("quick mode", "ok", f"{'on' if on else 'off'} (CARCOURSE_QUICK={raw!r}): "
-                 + ("small data, few epochs (CI)" if on else "the exercise's sizes"))
+    try:
+        size = preset()
+    except ValueError as exc:
+        return Check("quick mode", "fail", str(exc), "set CARCOURSE_QUICK=1 (small, CI) or 0 (the exercise's sizes)")
+    return Check("quick mode", "ok", f"{'on' if size.quick else 'off'} (CARCOURSE_QUICK={raw!r}): "
+                 + ("small data, few epochs (CI)" if size.quick else "the exercise's sizes")
+                 + f"; {size.n_train} training images, {size.compare_epochs} epochs per model in compare")
 
 
 def _labextension_dirs() -> list[Path]:

@@ -40,3 +40,11 @@ def test_doctor_fails_with_the_fix_when_a_package_is_missing(tmp_path):
 def test_doctor_reports_an_unavailable_device_as_a_failure():
     r = _doctor(env={"CARCOURSE_DEVICE": "cuda:3"})
     assert r.returncode == 1 and "[FAIL] device" in r.stdout and "cuda:3" in r.stdout
+
+
+def test_doctor_names_a_bad_quick_setting_and_shows_the_preset_sizes():
+    bad = _doctor(env={"CARCOURSE_QUICK": "maybe"})
+    assert bad.returncode == 1 and "[FAIL] quick mode" in bad.stdout and "CARCOURSE_QUICK='maybe'" in bad.stdout
+    quick = _doctor("--json", env={"CARCOURSE_QUICK": "1"})
+    found = next(c["found"] for c in json.loads(quick.stdout) if c["name"] == "quick mode")
+    assert "640 training images" in found and "3 epochs per model" in found
