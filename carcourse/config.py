@@ -132,6 +132,7 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
 # ----------------------------------------------------------------------------------------------
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LOSSES = ("cross_entropy", "mse", "double_softmax")
+SCHEDULES = ("constant", "onecycle", "cosine")
 
 
 def _check_whole(config: Any, name: str, minimum: int, allow_none: bool = False) -> None:
@@ -209,6 +210,11 @@ class TrainConfig:
     patience: int | None = None  # early stopping: epochs without improvement before stopping
     eval_batch_size: int = 512
     progress: bool = True
+    # learning rate over the run: "constant" (the textbook), "onecycle" (warm up to `lr` over the
+    # first `warmup` fraction of the steps, then anneal to ~0; torch's OneCycleLR) or "cosine"
+    # (linear warm-up over `warmup`, then cosine decay to 0), stepped once per iteration.
+    schedule: str = "constant"
+    warmup: float = 0.1
 
     def __post_init__(self) -> None:
         for name, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("eval_batch_size", 1)):
@@ -220,6 +226,8 @@ class TrainConfig:
         _check_number(self, "label_smoothing", 0, 1)
         _check_choice(self, "optimizer", OPTIMIZERS)
         _check_choice(self, "loss", LOSSES)
+        _check_choice(self, "schedule", SCHEDULES)
+        _check_number(self, "warmup", 0, 1)
         for name in ("augment", "drop_last", "compile", "restore_best", "progress"):
             _check_flag(self, name)
         for name in ("amp", "channels_last"):
@@ -234,8 +242,8 @@ class TrainConfig:
 
     @classmethod
     def plain(cls, **overrides: Any) -> "TrainConfig":
-        """The textbook loop: no augmentation, fp32 (no autocast), NCHW memory layout, no
-        torch.compile; `overrides` set any other field (epochs, seed, lr, ...).
+        """The textbook loop: no augmentation, fp32 (no autocast), NCHW memory layout, constant
+        learning rate, no torch.compile; `overrides` set any other field (epochs, seed, lr, ...).
 
         fit() with this config computes what this plain loop computes, batch for batch::
 
@@ -253,7 +261,7 @@ class TrainConfig:
         for a model from `build(name, seed=...)`: the same batches in the same order (fit draws
         its order from that DataLoader's sampler), the same normalisation, the same steps.
         tests/test_train.py and notebook 01 check the per-iteration losses agree."""
-        base = dict(augment=False, amp=False, channels_last=False, compile=False)
+        base = dict(augment=False, amp=False, channels_last=False, compile=False, schedule="constant")
         return cls(**{**base, **overrides})
 
     def resolved(self, device: torch.device) -> tuple[bool, bool]:

@@ -69,6 +69,25 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def lr_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig,
+                total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule of config.schedule over `total_steps` optimizer steps (None for
+    a constant rate). Stepped once per iteration, after optimizer.step()."""
+    if config.schedule == "constant":
+        return None
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
+                                                   pct_start=max(config.warmup, 1 / total_steps))
+    warm = max(1, round(config.warmup * total_steps))
+
+    def factor(step: int) -> float:  # linear warm-up, then cosine decay to 0
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total_steps - warm))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 @torch.inference_mode()
 def evaluate_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                   loss_fn: Callable, batch_size: int, amp: bool, channels_last: bool
@@ -118,6 +137,7 @@ class _Run:
     y_val: torch.Tensor | None
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     optimizer: torch.optim.Optimizer
+    scheduler: Any
     callbacks: list[Callback]
     orders: Iterator[torch.Tensor]  # each epoch's order of the training images (epoch_orders)
     aug_gen: torch.Generator
@@ -151,13 +171,15 @@ def _setup(model: nn.Module, train: ImageSet, val: ImageSet | None, config: Trai
     step_model = ddp.wrap(model, device)  # DistributedDataParallel under torchrun
     step_model = torch.compile(step_model) if config.compile else step_model
     has_val = val is not None and len(val) > 0
+    optimizer = _optimizer(model, config)
     hooks = [SaveBest(config.checkpoint, config, train.classes)] if config.checkpoint else []
     hooks += [c if isinstance(c, Callback) else FunctionCallback(c) for c in callbacks]
     return _Run(model=model, step_model=step_model, config=config, device=device, amp=amp,
                 channels_last=channels_last, steps=steps, x=train.images.to(device),
                 y=train.labels.to(device), x_val=val.images.to(device) if has_val else None,
                 y_val=val.labels.to(device) if has_val else None, loss_fn=_loss_fn(config),
-                optimizer=_optimizer(model, config), callbacks=hooks,
+                optimizer=optimizer, scheduler=lr_schedule(optimizer, config, steps * config.epochs),
+                callbacks=hooks,
                 orders=epoch_orders(len(train), config.seed),
                 aug_gen=torch.Generator(device=device).manual_seed(config.seed + 1),
                 world=world, rank=ddp.rank())
@@ -196,6 +218,8 @@ def _train_epoch(run: _Run, epoch: int, history: History) -> tuple[torch.Tensor,
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
+        if run.scheduler is not None:
+            run.scheduler.step()
         loss = loss.detach()
         losses[i] = loss
         loss_sum += loss * len(idx)

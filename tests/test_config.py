@@ -95,3 +95,37 @@ def test_make_synthetic_does_not_read_the_environment(monkeypatch):
     assert small.test.class_counts() == {"notcar": QUICK.n_test_notcar, "car": QUICK.n_test_car}
     default = make_synthetic(n_train=4, n_val=0, size=16)  # quick not given: the exercise's test split
     assert default.test.class_counts() == {"notcar": 945, "car": 400}
+
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "constant"])
+def test_learning_rate_schedules_warm_up_then_decay(schedule, tiny_set):
+    """onecycle and cosine rise to `lr` over the warm-up fraction, then fall towards 0;
+    constant (the default, and plain mode) never moves it."""
+    from carcourse import train as T
+
+    cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-2, schedule=schedule, warmup=0.25,
+                      augment=False, amp=False, channels_last=False, progress=False)
+    optimizer = T._optimizer(build("cnn", width=4), cfg)
+    scheduler = T.lr_schedule(optimizer, cfg, total_steps=24)
+    seen = []
+    for _ in range(24):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    if schedule == "constant":
+        assert scheduler is None and set(seen) == {1e-2}
+    else:
+        peak = max(range(24), key=seen.__getitem__)
+        assert 4 <= peak <= 7, peak  # the warm-up is a quarter of the 24 steps
+        assert abs(max(seen) - 1e-2) < 1e-3 and seen[0] < 0.5e-2 and seen[-1] < 0.1e-2
+    h = fit(build("cnn", width=4), tiny_set, config=cfg)  # fit steps it once per iteration
+    assert h.iterations == 18
+
+
+def test_plain_mode_keeps_the_learning_rate_constant():
+    assert TrainConfig().schedule == "constant" and TrainConfig.plain(schedule="cosine").schedule == "cosine"
+    assert TrainConfig.plain().schedule == "constant"
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
