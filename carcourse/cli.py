@@ -1,4 +1,4 @@
-"""Command line: `python -m carcourse {data,compare,student,doctor} ...`."""
+"""Command line: `python -m carcourse {data,compare,student,doctor,checks,grade} ...`."""
 from __future__ import annotations
 
 import argparse
@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check this machine for the course and say how to fix problems")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_doctor)
+    from .course_commands import register  # checks, grade: exercise checks and grading
+
+    register(sub)
     return parser
 
 
