@@ -324,7 +324,8 @@ def _check_01_4(train_step: Any) -> str:
                 raise Wrong("no backward", "the weights did not change and no gradient was computed.",
                             "call loss.backward() before optimizer.step().")
             raise Wrong("no step", "gradients were computed but the weights did not change.",
-                        "optimizer.step() applies the gradients (and zero_grad must not run between backward and step).")
+                        "gradients alone do not move the weights: the optimizer applies them, after backward "
+                        "(and nothing may clear them in between).")
     right = copy.deepcopy(start)
     want = _reference_steps(right, batches)
     if _same_weights(model, right) and _close(torch.tensor(losses), torch.tensor(want), 1e-6):

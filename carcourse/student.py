@@ -83,7 +83,8 @@ def _strip_answers(source: str) -> tuple[str, int]:
     for line in source.splitlines():
         m = ANSWER_LINE.match(line)
         if m:
-            out.append(f"{m.group('lhs')} ...  # YOUR ANSWER HERE")
+            names = m.group("lhs").rstrip("= ").split(",")
+            out.append(f"{m.group('lhs')} {', '.join(['...'] * len(names))}  # YOUR ANSWER HERE")
             count += 1
         else:
             out.append(line)
