@@ -16,7 +16,8 @@ Convention (works alongside nbgrader habits):
 
 `answers/`, tests, benchmarks, CI files and the instructor-only modules (this one, the mistake
 catalogue and the grader) stay out; the rest of the library and any `data/` go in. The README
-loses its "One full run" section (measured results and the verdict, which answer Q8). A manifest
+loses its "One full run" section (measured results and the verdict, which answer Q8) and any text
+between ``<!-- instructor -->`` and ``<!-- /instructor -->``. A manifest
 (`STUDENT_EDITION.json`) lists what was stripped.
 """
 from __future__ import annotations
@@ -42,6 +43,8 @@ LEFT_OUT = ("answers", "tests", "bench", "tools", ".ci", ".github")
 # quote the solutions) and the grader. Students keep carcourse/checks.py, which they run.
 INSTRUCTOR_MODULES = ("student.py", "mistakes.py", "grading.py")
 README_LEFT_OUT = ("One full run",)  # README sections with measured results and the verdict (Q8)
+# Any other README text that answers a question goes between these (inline or over several lines).
+INSTRUCTOR_ONLY = re.compile(r"<!-- instructor -->.*?<!-- /instructor -->", re.S)
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
 MARKDOWN_STUB = "**Your answer here.** (Replace this text with your answer.)"
 
@@ -196,7 +199,9 @@ def make_student_edition(out: str | Path, root: str | Path | None = None, force:
     readme = out / "README.md"
     if readme.exists():  # say which edition this is: the README also describes instructor tools
         text, dropped = drop_sections(readme.read_text(), README_LEFT_OUT)
+        text, spans = INSTRUCTOR_ONLY.subn("", text)
         manifest.left_out += [f"README.md section '{t}'" for t in dropped]
+        manifest.left_out += [f"README.md: {spans} instructor-only passage(s)"] if spans else []
         readme.write_text(f"> **Student edition.** Exercise solutions are replaced by stubs (run each "
                           "exercise's check cell to test your answer); "
                           f"{', '.join(f'`{n}/`' for n in folders)} and the instructor tools are not "

@@ -49,7 +49,7 @@ def test_instructor_tools_and_the_full_run_results_are_left_out(edition):
     for module in ("student.py", "mistakes.py", "grading.py"):  # the catalogue's edits quote solutions
         assert not (out / "carcourse" / module).exists() and f"carcourse/{module}" in manifest.left_out
     readme = (out / "README.md").read_text()
-    assert "One full run" not in readme and "McNemar b = 25" not in readme
+    assert "### One full run" not in readme and "McNemar b = 25" not in readme
     assert "## For instructors" in readme and "### ResNet18 weights" in readme  # only that section went
     import subprocess  # the commands that need them say so (run against the edition's own package)
     import sys
@@ -190,3 +190,15 @@ def test_student_readme_says_which_edition_it_is(edition):
     out, _ = edition
     first = (out / "README.md").read_text().splitlines()[0]
     assert "Student edition" in first and "`answers/`" in first and "make lab" in first
+
+
+def test_instructor_only_readme_passages_are_removed(tmp_path):
+    root = tmp_path / "course"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "carcourse").mkdir()
+    (root / "README.md").write_text("| 01 | count steps<!-- instructor -->: 132 per epoch<!-- /instructor --> |\n"
+                                    "## Training\n### One full run\nverdict\n## Next\n")
+    m = make_student_edition(tmp_path / "out", root=root)
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "| 01 | count steps |" in text and "132" not in text and "verdict" not in text and "## Next" in text
+    assert "README.md: 1 instructor-only passage(s)" in m.left_out
