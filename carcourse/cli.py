@@ -57,9 +57,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_student(args: argparse.Namespace) -> int:
-    from .student import make_student_edition
+    from .course_commands import instructor_module  # not in the student edition: say so, no traceback
 
-    m = make_student_edition(args.out, root=args.root, force=args.force)
+    m = instructor_module("student").make_student_edition(args.out, root=args.root, force=args.force)
     print(f"student edition in {m.out}: {len(m.notebooks)} notebooks, {m.stubs} solution cells "
           f"replaced by stubs, {m.outputs_cleared} outputs cleared")
     print(f"  copied: {', '.join(m.copied)}")

@@ -14,7 +14,8 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _instructor_module(name: str) -> ModuleType:
+def instructor_module(name: str) -> ModuleType:
+    """Import carcourse.<name>, or say clearly that this copy (the student edition) has no such tool."""
     try:
         return importlib.import_module(f"carcourse.{name}")
     except ModuleNotFoundError as exc:
@@ -24,7 +25,7 @@ def _instructor_module(name: str) -> ModuleType:
 
 
 def _cmd_checks(args: argparse.Namespace) -> int:
-    mistakes = _instructor_module("mistakes")
+    mistakes = instructor_module("mistakes")
     code = mistakes.load_solutions(args.root or ROOT)
     verdicts = mistakes.verify_exercises(code)
     print(mistakes.format_exercises(verdicts))
@@ -38,7 +39,7 @@ def _cmd_checks(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    grading = _instructor_module("grading")
+    grading = instructor_module("grading")
     rows = grading.grade_folder(args.submissions, timeout=args.timeout, exercises_only=args.exercises_only)
     out = grading.write_csv(rows, args.out)
     files = len({r.student_file for r in rows})

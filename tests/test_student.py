@@ -54,9 +54,10 @@ def test_instructor_tools_and_the_full_run_results_are_left_out(edition):
     import subprocess  # the commands that need them say so (run against the edition's own package)
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "carcourse", "checks"], cwd=out, capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(out)})
-    assert r.returncode == 2 and "instructor tool" in r.stderr and "Traceback" not in r.stderr
+    for command in (["checks"], ["student", "--out", str(out.parent / "again")]):
+        r = subprocess.run([sys.executable, "-m", "carcourse", *command], cwd=out, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(out)})
+        assert r.returncode == 2 and "instructor tool" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_marked_answers_are_gone_and_stubs_report_not_attempted(edition):
