@@ -136,9 +136,10 @@ def check(exercise_id: str, *answers: Any) -> None:
     print(run_check(exercise_id, *answers).line())
 
 
-def record(exercise_id: str, answers: Callable[[], tuple[Any, ...]]) -> None:
+def record(exercise_id: str, answers: Callable[[], tuple[Any, ...]], where: str = "") -> None:
     """Used by the grader's own check cells: like `check`, but the answers come from a function so
-    that an answer the submission never defined is reported instead of raising NameError."""
+    that an answer the submission never defined is reported instead of raising NameError; `where`
+    says which of the grader's cells ran it (after the answer cell, or at the end)."""
     try:
         values = answers()
     except NameError as exc:
@@ -147,14 +148,10 @@ def record(exercise_id: str, answers: Callable[[], tuple[Any, ...]]) -> None:
     else:
         result = run_check(exercise_id, *values)
     print(result.line())
-    _log(result)
-
-
-def _log(result: CheckResult) -> None:
     path = os.environ.get(GRADE_LOG_ENV)
     if path:
         with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(asdict(result)) + "\n")
+            f.write(json.dumps({**asdict(result), "where": where}) + "\n")
 
 
 # ---------------------------------------------------------------- helpers for the checks

@@ -5,9 +5,10 @@ For each submission the grader
 1. finds which course notebook it is from the notebook's ``carcourse`` metadata (else its
    exercise cells, else a file name ``NN_*``), so a renamed file still grades;
 2. finds each exercise's answer cell by its cell metadata (`carcourse.notebook_cells`), never by
-   position, so reordered cells still grade; drops the student's own check cells and puts its own
-   check cell after each answer (an exercise whose answer cell is gone is checked at the end of
-   the notebook, from whatever the notebook defines, and the message says the cell is missing);
+   position; drops the student's own check cells and puts its own check cell after each answer
+   and one more for every exercise at the end of the notebook, so an answer that relies on a
+   cell the student moved below it still grades (an exercise passes when either check passes; an
+   exercise whose answer cell is gone is checked at the end only, and the message says so);
 3. executes the result in a fresh Jupyter kernel (a separate process) in a temporary folder, with
    a per-cell timeout, quick mode and errors allowed, so one broken cell does not hide the rest;
 4. reads the results the grader's cells wrote, and reports every exercise the notebook should
@@ -51,12 +52,13 @@ class GradeRow:
     message: str
 
 
-def _grader_cell(exercise_id: str) -> Any:
-    names = EXERCISES[exercise_id].answers
-    cell = nbformat.v4.new_code_cell(
-        "import carcourse.checks as _carcourse_checks\n"
-        f'_carcourse_checks.record("{exercise_id}", lambda: ({", ".join(names)},))')
-    cell.metadata[KEY] = {"exercise": exercise_id, "role": "grader"}
+def _grader_cell(exercise_ids: list[str], where: str) -> Any:
+    lines = ["import carcourse.checks as _carcourse_checks"]
+    for ex in exercise_ids:
+        names = EXERCISES[ex].answers
+        lines.append(f'_carcourse_checks.record("{ex}", lambda: ({", ".join(names)},), "{where}")')
+    cell = nbformat.v4.new_code_cell("\n".join(lines))
+    cell.metadata[KEY] = {"role": "grader", "where": where}
     return cell
 
 
@@ -81,12 +83,12 @@ def prepare(nb: Any, filename: str, exercises_only: bool = False) -> tuple[Any, 
             cell.outputs, cell.execution_count = [], None
         out.append(cell)
         if i in answer_at:
-            out.append(_grader_cell(answer_at[i]))
+            out.append(_grader_cell([answer_at[i]], "after answer"))
     for ex in expected:
         if ex not in cells.answers:
             notes[ex] = (f"answer cell for {ex} not found (deleted, or its cell metadata removed); "
                          "checked against what the rest of the notebook defines")
-            out.append(_grader_cell(ex))
+    out.append(_grader_cell(expected, "end"))
     nb.cells = out
     return nb, cells.notebook, notes
 
@@ -150,9 +152,11 @@ def grade_notebook(path: str | Path, timeout: int = 300, exercises_only: bool = 
             for line in log.read_text(encoding="utf-8").splitlines():
                 try:
                     entry = json.loads(line)
-                    results[str(entry["exercise"])] = entry
+                    ex = str(entry["exercise"])
                 except (ValueError, KeyError, TypeError):
                     continue
+                if ex not in results or results[ex].get("status") != "passed":  # a pass stands
+                    results[ex] = entry
     rows = []
     for ex in expected:
         note = notes.get(ex, "")

@@ -1,6 +1,6 @@
 """`python -m carcourse grade`: a folder of three made-up submissions of notebook 04's exercises
-(one right, one with two classic mistakes, one renamed with a deleted answer cell and two cells
-swapped) grades into the expected CSV. Exercises are found by cell metadata, not position or name."""
+(one right, one with two classic mistakes, one renamed with a deleted answer cell, two answers
+swapped and the setup cell moved to the end) grades into the expected CSV. Exercises are found by cell metadata, not position or name."""
 import csv
 from pathlib import Path
 
@@ -45,6 +45,9 @@ def grades(tmp_path_factory):
     renamed.cells.remove(_answer(renamed, "04.2"))
     i3, i4 = renamed.cells.index(_answer(renamed, "04.3")), renamed.cells.index(_answer(renamed, "04.4"))
     renamed.cells[i3], renamed.cells[i4] = renamed.cells[i4], renamed.cells[i3]
+    setup = next(c for c in renamed.cells if cell_info(c).get("role") == "setup")
+    renamed.cells.remove(setup)
+    renamed.cells.append(setup)  # imports moved below the answers: only the end-of-notebook check sees them
     nbformat.write(renamed, folder / "my homework (1).ipynb")
     from carcourse.cli import main
 
@@ -92,9 +95,10 @@ def test_student_check_cells_are_replaced_by_the_graders(tmp_path):
             cell.source = "pass  # the student emptied the check"
     prepared, notebook, notes = prepare(nb, "x.ipynb")
     roles = [cell_info(c).get("role") for c in prepared.cells]
-    assert notebook == "04" and notes == {} and "check" not in roles and roles.count("grader") == 4
-    assert all(prepared.cells[i - 1].metadata["carcourse"]["role"] == "answer"
-               for i, r in enumerate(roles) if r == "grader")
+    assert notebook == "04" and notes == {} and "check" not in roles and roles.count("grader") == 5
+    after = [i for i, c in enumerate(prepared.cells) if cell_info(c).get("where") == "after answer"]
+    assert len(after) == 4 and all(roles[i - 1] == "answer" for i in after)
+    assert cell_info(prepared.cells[-1])["where"] == "end" and prepared.cells[-1].source.count("record(") == 4
 
 
 def test_unknown_and_broken_files_get_a_clear_row(tmp_path):
