@@ -25,7 +25,6 @@ import copy
 import json
 import math
 import os
-import random
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 

@@ -1,14 +1,14 @@
 """The exercises' self-checks: each passes the instructor's solution, says "not attempted yet" on
 the student's stub, catches every classic mistake of the catalogue with that mistake's own
 diagnosis, and never shows the solution."""
-import torch
+from pathlib import Path
+
 import pytest
+import torch
 
 from carcourse.checks import EXERCISES, check, run_check
-from carcourse.mistakes import CATALOGUE, format_mutants, load_solutions, run_answer, run_catalogue, verify_exercises
+from carcourse.mistakes import CATALOGUE, format_mutants, load_solutions, run_catalogue, verify_exercises
 from carcourse.student import drop_sections, stub_source
-
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
