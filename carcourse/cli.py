@@ -1,4 +1,4 @@
-"""Command line: `python -m carcourse {data,compare,student,doctor} ...`."""
+"""Command line: `python -m carcourse {data,compare,ablate,student,doctor,checks,grade} ...`."""
 from __future__ import annotations
 
 import argparse
@@ -51,9 +51,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_student(args: argparse.Namespace) -> int:
-    from .student import make_student_edition
+    from .course_commands import instructor_module  # not in the student edition: say so, no traceback
 
-    m = make_student_edition(args.out, root=args.root, force=args.force)
+    m = instructor_module("student").make_student_edition(args.out, root=args.root, force=args.force)
     print(f"student edition in {m.out}: {len(m.notebooks)} notebooks, {m.stubs} solution cells "
           f"replaced by stubs, {m.outputs_cleared} outputs cleared")
     print(f"  copied: {', '.join(m.copied)}")
@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .ablate import add_subcommand as add_ablate  # `ablate`: its options live in ablate.py
 
     add_ablate(sub)
+
+    from .course_commands import register  # checks, grade: exercise checks and grading
+
+    register(sub)
     return parser
 
 

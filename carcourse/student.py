@@ -7,10 +7,17 @@ Convention (works alongside nbgrader habits):
   Markdown cell by "Your answer here";
 * inside any code cell, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` are
   replaced by the same kind of stub (the rest of the cell stays);
-* every output and execution count is cleared; stub cells get the ``raises-exception`` tag, so
-  "Run all" in JupyterLab and nbval carry on past an unsolved exercise.
+* a line ``name = value  ### ANSWER`` (a structured answer: a number, a choice) becomes
+  ``name = ...  # YOUR ANSWER HERE``, which the exercise's check reports as "not attempted yet";
+* every output and execution count is cleared; a cell whose stub raises at top level gets the
+  ``raises-exception`` tag, so "Run all" in JupyterLab and nbval carry on past an unsolved
+  exercise (a stub inside a function body raises only when the function is called, i.e. in
+  the check, which reports it without a traceback).
 
-`answers/`, tests, benchmarks and CI files stay out; the library and any `data/` go in. A manifest
+`answers/`, tests, benchmarks, CI files and the instructor-only modules (this one, the mistake
+catalogue and the grader) stay out; the rest of the library and any `data/` go in. The README
+loses its "One full run" section (measured results and the verdict, which answer Q8) and any text
+between ``<!-- instructor -->`` and ``<!-- /instructor -->``. A manifest
 (`STUDENT_EDITION.json`) lists what was stripped.
 """
 from __future__ import annotations
@@ -26,9 +33,18 @@ import nbformat
 
 SOLUTION_TAG = "solution"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+ANSWER_MARK = "### ANSWER"
+ANSWER_LINE = re.compile(r"^(?P<lhs>\s*[A-Za-z_][\w, ]*?\s*=)\s*.*?\s*" + re.escape(ANSWER_MARK) + r"\s*$")
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 INCLUDE = ("carcourse", "notebooks", "data", "docs", "environment.yml", "pyproject.toml", "Makefile",
            "README.md", "LICENSE")
 LEFT_OUT = ("answers", "tests", "bench", "tools", ".ci", ".github")
+# Instructor tools inside the package: the edition generator, the mistake catalogue (its edits
+# quote the solutions) and the grader. Students keep carcourse/checks.py, which they run.
+INSTRUCTOR_MODULES = ("student.py", "mistakes.py", "grading.py")
+README_LEFT_OUT = ("One full run",)  # README sections with measured results and the verdict (Q8)
+# Any other README text that answers a question goes between these (inline or over several lines).
+INSTRUCTOR_ONLY = re.compile(r"<!-- instructor -->.*?<!-- /instructor -->", re.S)
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
 MARKDOWN_STUB = "**Your answer here.** (Replace this text with your answer.)"
 
@@ -64,11 +80,35 @@ def _code_stub(title: str, indent: str = "") -> str:
     return "\n".join(indent + line for line in lines)
 
 
+def _strip_answers(source: str) -> tuple[str, int]:
+    """Replace the value of each ``name = value  ### ANSWER`` line by ``...``."""
+    out, count = [], 0
+    for line in source.splitlines():
+        m = ANSWER_LINE.match(line)
+        if m:
+            names = m.group("lhs").rstrip("= ").split(",")
+            out.append(f"{m.group('lhs')} {', '.join(['...'] * len(names))}  # YOUR ANSWER HERE")
+            count += 1
+        else:
+            out.append(line)
+    return "\n".join(out), count
+
+
+def stub_source(source: str, where: str = "cell") -> tuple[str, int, bool]:
+    """A code cell's student version: (source, regions replaced, whether it raises at top level)."""
+    new, regions = _strip_regions(source, where)
+    new, answers = _strip_answers(new)
+    top_level = any(line.strip().startswith(BEGIN) and not line[:1].isspace() for line in source.splitlines())
+    return new, regions + answers, top_level
+
+
 def _strip_regions(source: str, where: str) -> tuple[str, int]:
     """Replace each BEGIN/END SOLUTION region by a stub; returns the new source and the count."""
     lines, out, inside, count = source.splitlines(), [], False, 0
     for no, line in enumerate(lines, 1):
         stripped = line.strip()
+        if ANSWER_MARK in line and not inside and ANSWER_LINE.match(line) is None:
+            raise ValueError(f"{where}: line {no}: '{ANSWER_MARK}' must end a line 'name = value'")
         if stripped.startswith(BEGIN):
             if inside:
                 raise ValueError(f"{where}: line {no}: '{BEGIN}' inside another solution region")
@@ -106,11 +146,14 @@ def strip_notebook(nb: Any, name: str = "notebook") -> tuple[Any, list[dict[str,
             else:
                 cell.source = MARKDOWN_STUB
             cell.metadata["tags"] = tags
-        elif cell.cell_type == "code" and (BEGIN in cell.source or END in cell.source):
-            cell.source, n = _strip_regions(cell.source, where)
+        elif cell.cell_type == "code" and (BEGIN in cell.source or END in cell.source or ANSWER_MARK in cell.source):
+            cell.source, n, raises = stub_source(cell.source, where)
             stripped.append({"cell": i, "type": "code", "how": "markers", "regions": n,
                              "title": _title(cell.source)})
-            cell.metadata["tags"] = tags + ["raises-exception"]
+            if raises:
+                cell.metadata["tags"] = tags + ["raises-exception"]
+        if cell.cell_type == "code" and cell.metadata.get("carcourse", {}).get("role") == "check":
+            cell.source = "\n".join(line for line in cell.source.splitlines() if line.strip() != CHECK_MARK)
         elif cell.cell_type == "markdown" and (BEGIN in cell.source or END in cell.source):
             cell.source, n = _strip_markdown_regions(cell.source, where)
             stripped.append({"cell": i, "type": "markdown", "how": "markers", "regions": n, "title": ""})
@@ -145,17 +188,25 @@ def make_student_edition(out: str | Path, root: str | Path | None = None, force:
         if not src.exists():
             continue
         if src.is_dir():
-            shutil.copytree(src, out / name, ignore=IGNORE)
+            ignore = IGNORE if name != "carcourse" else shutil.ignore_patterns(
+                "__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info", *INSTRUCTOR_MODULES)
+            shutil.copytree(src, out / name, ignore=ignore)
         else:
             shutil.copy2(src, out / name)
         manifest.copied.append(name)
-    manifest.left_out = [name for name in LEFT_OUT if (root / name).exists()]
+    folders = [name for name in LEFT_OUT if (root / name).exists()]
+    manifest.left_out = folders + [f"carcourse/{m}" for m in INSTRUCTOR_MODULES if (root / "carcourse" / m).exists()]
     readme = out / "README.md"
     if readme.exists():  # say which edition this is: the README also describes instructor tools
-        readme.write_text(f"> **Student edition.** Exercise solutions are replaced by stubs; "
-                          f"{', '.join(f'`{n}/`' for n in manifest.left_out)} are not included, so "
-                          "the instructor sections below do not apply to this copy. Start with "
-                          "`make lab`.\n\n" + readme.read_text())
+        text, dropped = drop_sections(readme.read_text(), README_LEFT_OUT)
+        text, spans = INSTRUCTOR_ONLY.subn("", text)
+        manifest.left_out += [f"README.md section '{t}'" for t in dropped]
+        manifest.left_out += [f"README.md: {spans} instructor-only passage(s)"] if spans else []
+        readme.write_text(f"> **Student edition.** Exercise solutions are replaced by stubs (run each "
+                          "exercise's check cell to test your answer); "
+                          f"{', '.join(f'`{n}/`' for n in folders)} and the instructor tools are not "
+                          "included, so the instructor sections below do not apply to this copy. Start "
+                          "with `make lab`.\n\n" + text)
     for path in sorted((out / "notebooks").rglob("*.ipynb")):
         if ".ipynb_checkpoints" in path.parts:
             continue
@@ -166,3 +217,22 @@ def make_student_edition(out: str | Path, root: str | Path | None = None, force:
         manifest.outputs_cleared += cleared
     (out / "STUDENT_EDITION.json").write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
     return manifest
+
+
+def drop_sections(markdown: str, titles: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Remove each Markdown section whose heading starts with one of `titles`, up to the next
+    heading of the same or a higher level; returns the text and the headings removed."""
+    out, dropped, skip_level = [], [], 0
+    in_code = False
+    for line in markdown.splitlines(keepends=True):
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        m = None if in_code else re.match(r"^(#+)\s+(.*)", line)
+        if m and skip_level and len(m.group(1)) <= skip_level:
+            skip_level = 0
+        if m and not skip_level and m.group(2).strip().startswith(titles):
+            skip_level = len(m.group(1))
+            dropped.append(m.group(2).strip())
+        if not skip_level:
+            out.append(line)
+    return "".join(out), dropped

@@ -1,7 +1,8 @@
 """The course's notebooks, as a student receives them, run in a sandbox: networking blocked at the
 socket level (tests/sandbox/sitecustomize.py), HOME pointed at an empty folder, and every file
 in the course folder watched. Executed once (module fixture) for three checks: every non-exercise
-cell runs and every exercise stub raises NotImplementedError; nothing tried to reach the network;
+cell runs and every exercise stub raises NotImplementedError (or, for the checked exercises, each
+check cell says "not attempted yet" without a traceback); nothing tried to reach the network;
 nothing was written outside a `runs/` folder (and, in HOME, only the usual tool caches).
 
 The student edition's non-exercise cells are byte-for-byte those of notebooks/
@@ -88,6 +89,24 @@ def test_every_notebook_ran_and_only_exercise_stubs_raised(sandbox_run):
                 assert errors and errors[0].ename == "NotImplementedError", f"{name} cell {i}"
             else:
                 assert not errors, f"{name} cell {i}: {errors[0].ename}: {errors[0].evalue}"
+
+
+def test_every_exercise_check_reports_not_attempted_on_the_stubs(sandbox_run):
+    from carcourse.checks import EXERCISES
+    from carcourse.notebook_cells import cell_info
+
+    seen = []
+    for name, nb in sandbox_run["executed"].items():
+        for i, cell in enumerate(nb.cells):
+            info = cell_info(cell)
+            if cell.cell_type != "code" or info.get("role") != "check":
+                continue
+            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            assert not [o for o in cell.outputs if o.output_type == "error"], f"{name} cell {i}"
+            assert text == f"Exercise {info['exercise']}: not attempted yet" + text.split("not attempted yet", 1)[1]
+            assert text.count("\n") == 1 and "Traceback" not in text, f"{name} cell {i}: {text!r}"
+            seen.append(info["exercise"])
+    assert sorted(seen) == sorted(EXERCISES)  # every exercise is followed by its check call
 
 
 def test_notebooks_never_reach_the_network(sandbox_run):

@@ -6,7 +6,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from carcourse.student import BEGIN, END, make_student_edition, strip_notebook
+from carcourse.notebook_cells import cell_info
+from carcourse.student import ANSWER_MARK, BEGIN, END, make_student_edition, strip_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,13 +26,69 @@ def _solution_cells():
                 yield path.name, i, cell
 
 
+def _marked_cells():
+    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if "solution" not in cell.metadata.get("tags", []) and (BEGIN in cell.source or ANSWER_MARK in cell.source):
+                yield path.name, i, cell
+
+
 def test_student_edition_has_no_answers_and_keeps_the_library(edition):
     out, manifest = edition
     assert not (out / "answers").exists() and not (out / "tests").exists()
     assert (out / "carcourse" / "train.py").exists() and (out / "environment.yml").exists()
+    assert (out / "carcourse" / "checks.py").exists()  # students run the checks
     assert "answers" in manifest.left_out
     saved = json.loads((out / "STUDENT_EDITION.json").read_text())
-    assert saved["stubs"] == manifest.stubs == len(list(_solution_cells())) > 0
+    assert saved["stubs"] == manifest.stubs == len(list(_solution_cells())) + len(list(_marked_cells())) > 0
+
+
+def test_instructor_tools_and_the_full_run_results_are_left_out(edition):
+    out, manifest = edition
+    for module in ("student.py", "mistakes.py", "grading.py"):  # the catalogue's edits quote solutions
+        assert not (out / "carcourse" / module).exists() and f"carcourse/{module}" in manifest.left_out
+    readme = (out / "README.md").read_text()
+    assert "### One full run" not in readme and "McNemar b = 25" not in readme
+    assert "## For instructors" in readme and "### ResNet18 weights" in readme  # only that section went
+    import subprocess  # the commands that need them say so (run against the edition's own package)
+    import sys
+
+    # The edition's own package only: drop the editable install's finder, which would otherwise
+    # fetch a missing submodule from the instructor checkout.
+    run = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in repr(f)]; "
+           "from carcourse.cli import main; sys.exit(main(sys.argv[1:]))")
+    for command in (["checks"], ["student", "--out", str(out.parent / "again")]):
+        r = subprocess.run([sys.executable, "-c", run, *command], cwd=out, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(out)})
+        assert r.returncode == 2 and "instructor tool" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_marked_answers_are_gone_and_stubs_report_not_attempted(edition):
+    out, _ = edition
+    from carcourse.checks import EXERCISES, run_check
+
+    for path in sorted((out / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        namespace = {}
+        for cell in nb.cells:
+            info = cell_info(cell)
+            assert BEGIN not in cell.source and ANSWER_MARK not in cell.source
+            if info.get("role") in ("setup", "answer"):
+                exec(compile(cell.source, path.name, "exec"), namespace)  # stubs define names, raise only when called
+            if info.get("role") == "check":
+                assert "NBVAL_CHECK_OUTPUT" not in cell.source
+                ex = EXERCISES[info["exercise"]]
+                assert run_check(ex.id, *(namespace[n] for n in ex.answers)).status == "not attempted"
+    for name, i, cell in _marked_cells():
+        student = nbformat.read(out / "notebooks" / name, as_version=4).cells[i].source
+        inside = False
+        for line in cell.source.splitlines():
+            inside = (inside or line.strip().startswith(BEGIN)) and not line.strip().startswith(END)
+            if inside and len(line.strip()) > 12 and BEGIN not in line:
+                assert line not in student, f"{name} cell {i} leaks {line!r}"
+            if ANSWER_MARK in line:  # `x = 2  ### ANSWER` became `x = ...`
+                assert line.split(ANSWER_MARK)[0].strip() not in student.splitlines(), f"{name} cell {i}: {line!r}"
 
 
 def test_student_notebooks_have_no_solution_text_and_no_outputs(edition):
@@ -56,11 +113,12 @@ def test_stubs_say_what_to_write_and_raise(edition):
         nb = nbformat.read(out / rel, as_version=4)
         for entry in cells:
             cell = nb.cells[entry["cell"]]
-            if cell.cell_type == "code":
+            if cell.cell_type == "code" and "raises-exception" in cell.metadata.get("tags", []):
                 assert "YOUR CODE HERE" in cell.source and "raise NotImplementedError" in cell.source
-                assert "raises-exception" in cell.metadata["tags"]
                 with pytest.raises(NotImplementedError):
                     exec(compile(cell.source, rel, "exec"), {})
+            elif cell.cell_type == "code":  # exercise stubs: raise inside functions, or `name = ...`
+                assert "YOUR CODE HERE" in cell.source or "YOUR ANSWER HERE" in cell.source
             else:
                 assert "Your answer here" in cell.source
 
@@ -73,7 +131,9 @@ def test_non_exercise_cells_are_unchanged(edition):
         stubbed = {e["cell"] for e in manifest.notebooks[f"notebooks/{path.name}"]}
         assert len(original.cells) == len(student.cells)
         for i, (a, b) in enumerate(zip(original.cells, student.cells)):
-            if i not in stubbed:
+            if cell_info(a).get("role") == "check":  # only the nbval marker line goes
+                assert b.source == a.source.replace("# NBVAL_CHECK_OUTPUT\n", "")
+            elif i not in stubbed:
                 assert a.source == b.source, f"{path.name} cell {i} changed"
 
 
@@ -135,3 +195,15 @@ def test_student_readme_says_which_edition_it_is(edition):
     out, _ = edition
     first = (out / "README.md").read_text().splitlines()[0]
     assert "Student edition" in first and "`answers/`" in first and "make lab" in first
+
+
+def test_instructor_only_readme_passages_are_removed(tmp_path):
+    root = tmp_path / "course"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "carcourse").mkdir()
+    (root / "README.md").write_text("| 01 | count steps<!-- instructor -->: 132 per epoch<!-- /instructor --> |\n"
+                                    "## Training\n### One full run\nverdict\n## Next\n")
+    m = make_student_edition(tmp_path / "out", root=root)
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "| 01 | count steps |" in text and "132" not in text and "verdict" not in text and "## Next" in text
+    assert "README.md: 1 instructor-only passage(s)" in m.left_out
