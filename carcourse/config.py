@@ -198,6 +198,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     augment: bool = True  # random flips and 90° rotations (the 8 symmetries of a square patch)
+    # photometric jitter (brightness, contrast, colour, haze, blur, noise, scale: carcourse.augment)
+    # on top of the flips; off by default: on the shifted test sets it has not yet been shown to pay
+    photometric: bool = False
     drop_last: bool = False
     seed: int = 0
     device: str | None = None
@@ -228,7 +231,7 @@ class TrainConfig:
         _check_choice(self, "loss", LOSSES)
         _check_choice(self, "schedule", SCHEDULES)
         _check_number(self, "warmup", 0, 1)
-        for name in ("augment", "drop_last", "compile", "restore_best", "progress"):
+        for name in ("augment", "photometric", "drop_last", "compile", "restore_best", "progress"):
             _check_flag(self, name)
         for name in ("amp", "channels_last"):
             _check_flag(self, name, allow_none=True)
@@ -261,7 +264,8 @@ class TrainConfig:
         for a model from `build(name, seed=...)`: the same batches in the same order (fit draws
         its order from that DataLoader's sampler), the same normalisation, the same steps.
         tests/test_train.py and notebook 01 check the per-iteration losses agree."""
-        base = dict(augment=False, amp=False, channels_last=False, compile=False, schedule="constant")
+        base = dict(augment=False, photometric=False, amp=False, channels_last=False, compile=False,
+                    schedule="constant")
         return cls(**{**base, **overrides})
 
     def resolved(self, device: torch.device) -> tuple[bool, bool]:

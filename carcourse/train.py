@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import distributed as ddp
+from .augment import photometric
 from .batches import MEAN, STD, augment_dihedral, batched_logits, epoch_orders, normalise
 from .checkpoints import Checkpoint, CheckpointError, SaveBest, load_checkpoint, save_checkpoint
 from .config import LOSSES, OPTIMIZERS, TrainConfig, autocast, pick_device
@@ -141,6 +142,7 @@ class _Run:
     callbacks: list[Callback]
     orders: Iterator[torch.Tensor]  # each epoch's order of the training images (epoch_orders)
     aug_gen: torch.Generator
+    photo_gen: torch.Generator
     bar: Any = None
     world: int = 1
     rank: int = 0
@@ -182,6 +184,7 @@ def _setup(model: nn.Module, train: ImageSet, val: ImageSet | None, config: Trai
                 callbacks=hooks,
                 orders=epoch_orders(len(train), config.seed),
                 aug_gen=torch.Generator(device=device).manual_seed(config.seed + 1),
+                photo_gen=torch.Generator(device=device).manual_seed(config.seed + 2 + 1000 * ddp.rank()),
                 world=world, rank=ddp.rank())
 
 
@@ -208,6 +211,8 @@ def _train_epoch(run: _Run, epoch: int, history: History) -> tuple[torch.Tensor,
         xb = run.x[idx]
         if cfg.augment:  # on the uint8 batch: a quarter of the bytes of float
             xb = augment_dihedral(xb, batch_bits)
+        if cfg.photometric:
+            xb = photometric(xb, run.photo_gen)
         xb = normalise(xb, channels_last=False)
         if run.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)

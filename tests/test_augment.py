@@ -160,3 +160,18 @@ def test_photometric_wrapper_augments_only_in_training_mode():
     wrapped.train()
     y = wrapped(x)
     assert y.shape == x.shape and y.dtype == x.dtype and not torch.allclose(y, x)
+
+
+def test_fit_applies_photometric_jitter_only_when_asked_and_reproducibly(tiny_set):
+    from carcourse.config import TrainConfig
+    from carcourse.models import build
+    from carcourse.train import fit
+
+    def losses(**kw):
+        cfg = TrainConfig(epochs=1, batch_size=16, progress=False, amp=False, channels_last=False, **kw)
+        return fit(build("cnn", width=4, seed=0), tiny_set, config=cfg).iteration_loss
+
+    plain, jittered = losses(), losses(photometric=True)
+    assert jittered != plain
+    assert losses(photometric=True) == jittered
+    assert TrainConfig().photometric is False and TrainConfig.plain().photometric is False
