@@ -1,0 +1,161 @@
+"""Time to accuracy: how long each training recipe takes to reach a target validation accuracy.
+
+Contenders, trained on the same synthetic split, side by side in one run:
+- reference: carcourse's previous recipe (constant Adam 1e-3, dihedral flips, `fit`) for the
+  preset's comparison epochs; its last-epoch validation accuracy is the target;
+- textbook: ImageFolder + DataLoader over a PNG tree, fp32 NCHW, constant Adam 1e-3, random
+  horizontal flips: what most tutorials write;
+- carcourse: `fit` with today's `TrainConfig()` defaults (precision as the CPU allows).
+Each trains epoch by epoch and is evaluated on the validation split after every epoch (the
+evaluation counts in its time); its time to target is the wall time of the first epoch that
+reaches the target. One JSON line per model:
+{"bench": "recipe", "model", "cpu_bf16", "amp", "target_val_acc", "textbook_seconds",
+ "carcourse_seconds", "time_to_target_ratio", ...}; a contender that never reaches the target
+within its epoch cap reports null seconds and the ratio is then a lower bound ("ratio_is_lower_bound").
+
+Run: python -m bench --only recipe [--quick]   (--quick: quick-preset data, 3 reference epochs)
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def _textbook(model_name: str, root: str, val, epochs: int, target: float, seed: int = 0) -> dict:
+    """Train the tutorial way until the validation accuracy reaches `target` (or `epochs` end)."""
+    from torchvision import datasets, transforms
+
+    from carcourse.batches import MEAN, STD
+    from carcourse.models import build
+
+    torch.manual_seed(seed)
+    model = build(model_name, seed=seed)
+    tf = transforms.Compose([transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+                             transforms.Normalize(MEAN, STD)])
+    ds = datasets.ImageFolder(root, tf)
+    # ImageFolder sorts class folders by name: car=0, notcar=1; map back to the course's labels
+    car = ds.class_to_idx["car"]
+    loader = torch.utils.data.DataLoader(ds, batch_size=32, shuffle=True, num_workers=2,
+                                         generator=torch.Generator().manual_seed(seed))
+    x_val = ((val.images.float() / 255) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    accs, reached, t0 = [], None, time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        for xb, yb in loader:
+            yb = (yb != car).long() * 0 + (yb == car).long()  # car → 1, notcar → 0
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            pred = torch.cat([model(x_val[i:i + 256]).argmax(1) for i in range(0, len(x_val), 256)])
+        accs.append(float((pred == val.labels).float().mean()))
+        if reached is None and accs[-1] >= target:
+            reached = (epoch, time.perf_counter() - t0)
+            break
+    return {"val_acc": [round(a, 4) for a in accs], "epochs": reached[0] if reached else None,
+            "seconds": round(reached[1], 1) if reached else None,
+            "seconds_run": round(time.perf_counter() - t0, 1)}
+
+
+def _fit_to_target(model_name: str, splits, config, target: float | None) -> dict:
+    """fit() with `config`, stopped at the first epoch whose validation accuracy reaches target."""
+    from carcourse.history import Callback, StopTraining
+    from carcourse.models import build
+    from carcourse.train import fit
+
+    class Until(Callback):
+        def __init__(self):
+            self.t0, self.reached = time.perf_counter(), None
+
+        def on_epoch_end(self, epoch, history, model):
+            if target is not None and self.reached is None and history.val_acc[-1] >= target:
+                self.reached = (epoch, time.perf_counter() - self.t0)
+                raise StopTraining
+
+    until = Until()
+    h = fit(build(model_name, seed=config.seed), splits.train, splits.val, config, callbacks=[until])
+    return {"val_acc": [round(a, 4) for a in h.val_acc], "epochs": until.reached[0] if until.reached else None,
+            "seconds": round(until.reached[1], 1) if until.reached else None,
+            "seconds_run": round(time.perf_counter() - until.t0, 1), "amp": h.amp,
+            "channels_last": h.channels_last}
+
+
+def run_model(model_name: str, quick: bool = False, amp: bool | None = None) -> dict:
+    from carcourse.config import TrainConfig, cpu_has_bf16
+    from carcourse.data import Splits, make_synthetic, save_folder
+    from carcourse.presets import preset
+
+    P = preset(quick)
+    splits = make_synthetic(seed=0, quick=quick)
+    ref_epochs = P.compare_epochs
+    cap = 2 * ref_epochs
+    ref_cfg = TrainConfig(epochs=ref_epochs, lr=1e-3, schedule="constant", amp=amp, channels_last=amp,
+                          progress=False)
+    reference = _fit_to_target(model_name, splits, ref_cfg, target=None)
+    target = reference["val_acc"][-1]
+    new_cfg = TrainConfig(epochs=max(TrainConfig().epochs, ref_epochs), amp=amp, channels_last=amp,
+                          progress=False)
+    ours = _fit_to_target(model_name, splits, new_cfg, target)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_folder(Splits(splits.train, None, splits.test.subset(2)), tmp)
+        textbook = _textbook(model_name, f"{tmp}/train", splits.val, cap, target)
+    reached = ours["seconds"] is not None
+    if textbook["seconds"] is not None and reached:
+        ratio, lower = textbook["seconds"] / ours["seconds"], False
+    elif reached:  # the textbook never got there: the ratio is at least its whole run over ours
+        ratio, lower = textbook["seconds_run"] / ours["seconds"], True
+    else:
+        ratio, lower = None, False
+    line = {"bench": "recipe", "model": model_name, "cpu_bf16": cpu_has_bf16(), "amp": ours["amp"],
+            "channels_last": ours["channels_last"], "quick": quick, "target_val_acc": round(target, 4),
+            "target_from": f"constant Adam 1e-3, {ref_epochs} epochs (previous carcourse recipe)",
+            "textbook_seconds": textbook["seconds"], "carcourse_seconds": ours["seconds"],
+            "time_to_target_ratio": round(ratio, 2) if ratio is not None else None,
+            "ratio_is_lower_bound": lower, "textbook_epochs": textbook["epochs"],
+            "carcourse_epochs": ours["epochs"], "textbook_epoch_cap": cap,
+            "carcourse_recipe": {k: getattr(new_cfg, k) for k in ("epochs", "lr", "schedule", "optimizer",
+                                                                  "augment", "photometric")},
+            "val_acc": {"reference": reference["val_acc"], "textbook": textbook["val_acc"],
+                        "carcourse": ours["val_acc"]},
+            "threads": torch.get_num_threads()}
+    print(json.dumps(line), flush=True)
+    return line
+
+
+def main(quick: bool = False) -> dict:
+    """Both models with the precision fit chooses here; on a CPU with native bf16 also with mixed
+    precision forced off (the path of every fp32-only CPU)."""
+    from carcourse.config import cpu_has_bf16
+
+    lines = []
+    for model_name in ("cnn", "resnet18"):
+        lines.append(run_model(model_name, quick=quick))
+        if cpu_has_bf16():
+            lines.append(run_model(model_name, quick=quick, amp=False))
+    print(f"{'model':9s} {'bf16 cpu':8s} {'amp':5s} {'target':>7s} {'textbook s':>11s} {'carcourse s':>12s} {'ratio':>7s}")
+    for r in lines:
+        ratio = "-" if r["time_to_target_ratio"] is None else (
+            (">=" if r["ratio_is_lower_bound"] else "") + f"{r['time_to_target_ratio']:.2f}")
+        print(f"{r['model']:9s} {str(r['cpu_bf16']):8s} {str(r['amp']):5s} {r['target_val_acc']:7.4f} "
+              f"{str(r['textbook_seconds']):>11s} {str(r['carcourse_seconds']):>12s} {ratio:>7s}")
+    return {"rows": lines}
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--model", default=None, help="cnn or resnet18 (default: both)")
+    a = p.parse_args()
+    if a.model:
+        run_model(a.model, quick=a.quick)
+    else:
+        main(quick=a.quick)
