@@ -31,6 +31,7 @@ class Preset:
     lesson_width: int = _doc("SmallCNN width in lessons 02-04")
     lesson_epochs: int = _doc("training epochs in lessons 02-04")
     progress: bool = _doc("show progress bars")
+    sgd_epochs: int = _doc("epochs of lesson 04's plain-SGD pair (L2 vs CE without Adam)")
     # lesson 01: epochs and iterations
     loop_image_size: int = _doc("image side in lesson 01's timing runs")
     loop_width: int = _doc("SmallCNN width in lesson 01")
@@ -59,13 +60,13 @@ class Preset:
 
 
 QUICK = Preset(quick=True, n_train=640, n_val=192, n_test_notcar=189, n_test_car=80,
-               lesson_width=16, lesson_epochs=4, progress=False,
+               lesson_width=16, lesson_epochs=4, progress=False, sgd_epochs=1,
                loop_image_size=32, loop_width=8, loop_epochs=2, batch_sweep_images=1024,
                overfit_train_size=512, overfit_sizes=(64, 512), overfit_widths=(2, 16), overfit_steps=100,
                compare_epochs=3, compare_seeds=2)
 
 FULL = Preset(quick=False, n_train=4200, n_val=600, n_test_notcar=945, n_test_car=400,
-              lesson_width=32, lesson_epochs=12, progress=True,
+              lesson_width=32, lesson_epochs=12, progress=True, sgd_epochs=3,
               loop_image_size=64, loop_width=32, loop_epochs=5, batch_sweep_images=None,
               overfit_train_size=1024, overfit_sizes=(64, 192, 512, 1024), overfit_widths=(2, 4, 8, 16, 32),
               overfit_steps=300, compare_epochs=12, compare_seeds=3)
