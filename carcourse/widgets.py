@@ -129,7 +129,9 @@ _CSS = """<style>
 .carcourse-explorer .carcourse-train.mod-active:not(:disabled)::after {
   content: " · queued: starts when the running cell ends"; font-weight: normal; }
 .carcourse-explorer .carcourse-train.mod-active:not(:disabled) { width: auto; }
-.carcourse-explorer-metrics table { border-collapse: collapse; font-size: 12px; }
+.carcourse-explorer .widget-html-content { line-height: 1.35; }
+.carcourse-explorer .widget-html { margin-top: 2px; margin-bottom: 2px; }
+.carcourse-explorer-metrics table { border-collapse: collapse; font-size: 12px; line-height: 1.25; }
 .carcourse-explorer-metrics td, .carcourse-explorer-metrics th { padding: 1px 8px; text-align: right; }
 </style>"""
 HELP = ("Press <b>Train</b>: the run starts at once when no other cell is running (<b>[*]</b>); "
