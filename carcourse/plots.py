@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import textwrap
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -77,11 +78,11 @@ def learning_curves(history: History | Mapping[str, History], title: str | None 
                Line2D([], [], color=grey, ls="--", marker="s", ms=ms, label="validation")]
     if len(runs) > 1 or "" not in runs:
         handles += [Line2D([], [], color=colours[n], lw=3, label=style.label(n)) for n in runs]
-    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0),
-               ncol=min(len(handles), 3 if len(handles) > 4 else len(handles)))
+    fig.tight_layout()  # before the legend and title, which sit above the panels
+    ncol = 3 if len(handles) > 4 else len(handles)
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol)
     if title:
-        fig.suptitle(title, y=1.0 + 0.07 * (1 + (len(handles) > 4)), va="bottom")
-    fig.tight_layout()
+        fig.suptitle(title, y=1.0 + 0.075 * -(-len(handles) // ncol), va="bottom")
     return fig
 
 
@@ -108,10 +109,11 @@ def run_panels(histories: Mapping[str, History], cols: int = 3, metric: str = "l
             k = len(val)
             ax.plot(e[:k], val, color=style.VALIDATION, ls="--", label="validation")
             ax.fill_between(e[:k], train[:k], val, color=style.GAP, alpha=0.12, lw=0, label="gap")
-        ax.set_title(name, fontsize=10, wrap=True)
+        ax.set_title(textwrap.fill(name, width=int(36 * 3 / cols)), fontsize=10)
         style.integer_ticks(ax, nbins=5)
-    for ax in axes[-1]:
-        ax.set_xlabel("epoch")
+    for i, ax in enumerate(axes.flat[:n]):
+        if i + cols >= n:  # nothing below it
+            ax.set_xlabel("epoch")
     for row in axes:
         row[0].set_ylabel("loss" if metric == "loss" else "accuracy")
     style.legend_outside(fig, *axes[0, 0].get_legend_handles_labels())

@@ -126,9 +126,10 @@ def integer_ticks(ax, axis: str = "x", nbins: int = 8) -> None:
 
 
 def legend_outside(ax_or_fig, handles=None, labels=None, where: str = "right", ncol: int | None = None,
-                   **kw):
+                   inside_figure: bool = False, **kw):
     """A legend beside the data, never on it: to the right of an Axes, or above a Figure's
-    panels (one row)."""
+    panels (one row; `inside_figure` puts it in the figure's top strip, for pictures saved
+    without a tight bounding box, as the widgets' are)."""
     from matplotlib.figure import Figure
 
     if handles is None:
@@ -137,9 +138,8 @@ def legend_outside(ax_or_fig, handles=None, labels=None, where: str = "right", n
     if not handles:
         return None
     if isinstance(ax_or_fig, Figure) or where == "top":
-        owner = ax_or_fig
-        return owner.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0),
-                            ncol=ncol or len(handles), **kw)
+        return ax_or_fig.legend(handles, labels, loc="upper center" if inside_figure else "lower center",
+                                bbox_to_anchor=(0.5, 1.0), ncol=ncol or len(handles), **kw)
     return ax_or_fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0),
                             borderaxespad=0.0, ncol=ncol or 1, **kw)
 

@@ -111,7 +111,7 @@ def loss_shapes(m_min: float = -10.0, m_max: float = 10.0):
             for legend in fig.legends:
                 legend.remove()
             draw_margin_losses(fig.axes, v.margin, m_min, m_max)
-            style.legend_outside(fig)
+            style.legend_outside(fig, inside_figure=True)
             fig.tight_layout(rect=(0, 0, 1, 0.9))
             picture.value = png(fig)
 

@@ -36,7 +36,8 @@ class Lab:
     log: Path
 
     def url(self, notebook: str) -> str:
-        return f"{self.base}/lab/tree/{notebook}?token={self.token}"
+        """The notebook alone in a fresh workspace (`reset`: no tabs restored from earlier pages)."""
+        return f"{self.base}/lab/tree/{notebook}?reset&token={self.token}"
 
     def api(self, path: str, method: str = "GET"):
         req = urllib.request.Request(f"{self.base}/api/{path}", method=method,
@@ -71,7 +72,9 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def start_lab(tmp: Path):
-    """Start JupyterLab over a copy of notebooks/ in `tmp`; yields a Lab."""
+    """Start JupyterLab over a copy of notebooks/ in `tmp`; yields a Lab. Besides the course's
+    settings: no news toast, and every cell kept in the page (no windowing), so the tests can
+    read every output and screenshot whole notebooks."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
     root = tmp / "course"
@@ -79,11 +82,14 @@ def start_lab(tmp: Path):
     port, token = _free_port(), secrets.token_hex(16)
     settings = tmp / "lab-settings"
     _write_settings(settings, {**course_lab_settings(),
-                               "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}})
+                               "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"},
+                               "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"}})
     env = {**os.environ, "CARCOURSE_QUICK": "1", "JUPYTER_CONFIG_DIR": str(tmp / "jupyter-config"),
-           "JUPYTER_RUNTIME_DIR": str(tmp / "jupyter-runtime"), "MPLBACKEND": "Agg",
-           "JUPYTERLAB_SETTINGS_DIR": str(settings)}
-    env.pop("CARCOURSE_PROGRESS", None)  # what a student gets: widget bars in JupyterLab
+           "JUPYTER_RUNTIME_DIR": str(tmp / "jupyter-runtime"), "JUPYTERLAB_SETTINGS_DIR": str(settings)}
+    # what a student's kernel gets: the inline matplotlib backend (`make test` exports
+    # MPLBACKEND=Agg, under which plt.show() shows nothing) and widget progress bars
+    env.pop("MPLBACKEND", None)
+    env.pop("CARCOURSE_PROGRESS", None)
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
            f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root / 'notebooks'}",

@@ -57,7 +57,8 @@ RECORDER = """() => {
 INSPECT = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')].map((cell, i) => {
   const outs = [...cell.querySelectorAll('.jp-OutputArea-output')];
   const mime = outs.map(o => o.getAttribute('data-mime-type') || '');
-  const widgets = outs.filter(o => (o.getAttribute('data-mime-type') || '').includes('widget-view'));
+  // every rendermime renderer tags its output with data-mime-type; the ipywidgets renderer does not
+  const widgets = outs.filter(o => !o.hasAttribute('data-mime-type') || o.querySelector('.jupyter-widgets'));
   return {
     index: i,
     prompt: cell.querySelector('.jp-InputPrompt')?.textContent || '',
@@ -71,7 +72,7 @@ INSPECT = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')].m
     widgets: widgets.map(o => ({
         text: o.textContent.slice(0, 200),
         controls: o.querySelectorAll('.widget-slider, .widget-button, .widget-toggle-button, '
-            + '.widget-checkbox, .widget-image, img, .widget-html, .widget-progress, .widget-inline-hbox').length,
+            + '.widget-checkbox, .widget-image, img, .widget-html, .widget-box, .progress, .widget-inline-hbox').length,
         height: o.getBoundingClientRect().height})),
   };
 })"""
@@ -79,10 +80,14 @@ INSPECT = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')].m
 
 def _screenshot(page, path: Path) -> None:
     """The whole notebook: the viewport is stretched to the notebook's height for the shot."""
-    height = page.evaluate("() => (document.querySelector('.jp-NotebookPanel-notebook')?.scrollHeight || 1000)")
+    height = page.evaluate("""() => {
+        const outer = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer');
+        if (!outer) return 1000;
+        outer.scrollTop = 0;
+        return outer.scrollHeight + 150; }""")
     size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 200, 16000)})
-    page.wait_for_timeout(500)
+    page.set_viewport_size({"width": size["width"], "height": min(int(height), 16000)})
+    page.wait_for_timeout(800)
     page.screenshot(path=str(path))
     page.set_viewport_size(size)
 
@@ -169,9 +174,8 @@ def test_notebook_runs_clean_in_jupyterlab(name, course_lab, browser):
         problems = _problems(cells, timing)
 
         # save, shut the kernel down, reopen: what a student sees the next day
-        page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
-        page.keyboard.press("Escape")
-        page.keyboard.press("Control+s")
+        page.locator(".lm-MenuBar-itemLabel", has_text="File").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Save Notebook").first.click()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             saved = lab.api(f"contents/{name}?content=1")["content"]
@@ -181,7 +185,7 @@ def test_notebook_runs_clean_in_jupyterlab(name, course_lab, browser):
             page.wait_for_timeout(1000)
         else:
             problems.append("saving the notebook (Ctrl+S) did not store the new outputs within 60 s")
-        has_widget_views = any("widget-view" in m for c in cells for m in c["mime"])
+        has_widget_views = any(c["widgets"] for c in cells)
         if has_widget_views and "widgets" not in saved["metadata"]:
             problems.append("widget views saved without widget state (is saveState on?)")
         for sid in _session_ids(lab, name):
