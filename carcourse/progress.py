@@ -79,7 +79,9 @@ def summary(bar) -> str:
     n, total, unit = d["n"], d["total"], d["unit"]
     elapsed = d["elapsed"]
     desc = f"{d['prefix']}: " if d.get("prefix") else ""
-    rate = f", {n / elapsed:.1f} {unit}/s" if elapsed > 0 and n else ""
+    rate = ""
+    if elapsed > 0 and n:
+        rate = f", {n / elapsed:.1f} {unit}/s" if n >= elapsed else f", {elapsed / n:.1f} s/{unit}"
     if total and n < total:
         return f"{desc}stopped at {n}/{total} {unit}s after {_clock(elapsed)}"
     return f"{desc}{n} {unit}s in {_clock(elapsed)}{rate}"
@@ -145,7 +147,7 @@ class RunTable:
         left = elapsed / done * (self.total - done)
         if self.mode == "widget":
             self._bar.update(1)
-            self._handle.update(self.table.round(self.digits))
+            self._handle.update(self._shown())
         elif self.mode == "text":
             print(f"{self.desc} {done}/{self.total}: {self._line(row)} | {_clock(elapsed)} elapsed, "
                   f"about {_clock(left)} left", file=sys.stderr, flush=True)
@@ -157,6 +159,13 @@ class RunTable:
                 v = f"{v:.1f}" if k == "seconds" else f"{v:.{self.digits}f}"
             parts.append(f"{k} {v}")
         return ", ".join(parts)
+
+    def _shown(self):
+        """The table as displayed: seconds to 0.1 s, other floats to `digits`."""
+        table = self.table.round(self.digits)
+        if "seconds" in table:
+            table["seconds"] = table["seconds"].round(1)
+        return table
 
     @property
     def table(self):

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +40,20 @@ class Lab:
         """The notebook alone in a fresh workspace (`reset`: no tabs restored from earlier pages)."""
         return f"{self.base}/lab/tree/{notebook}?reset&token={self.token}"
 
-    def api(self, path: str, method: str = "GET"):
+    def api(self, path: str, method: str = "GET", attempts: int = 5):
+        """A REST call to the server; retried a few times (a notebook read while JupyterLab
+        is writing it answers 400)."""
         req = urllib.request.Request(f"{self.base}/api/{path}", method=method,
                                      headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            body = r.read()
-        return json.loads(body) if body else None
+        for attempt in range(attempts):
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    body = r.read()
+                return json.loads(body) if body else None
+            except urllib.error.HTTPError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(1)
 
 
 def course_lab_settings() -> dict[str, dict]:
