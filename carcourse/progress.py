@@ -67,7 +67,7 @@ def _widget_bar_class():
             super().close()
             self._summarised = True
             if self._handle is not None:
-                self._handle.update(Pretty(summary(self)))
+                self._handle.update(Pretty(summary(self) if self.leave else ""))
             self.container.close()
 
     return WidgetBar

@@ -110,13 +110,6 @@ def use() -> None:
         pass
 
 
-def figure(rows: int = 1, cols: int = 1, height: float | None = None, width: float = WIDTH, **kw):
-    """plt.subplots at the course's width, `height` inches (default PANEL_HEIGHT per row)."""
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(rows, cols, figsize=(width, height or PANEL_HEIGHT * rows), squeeze=False, **kw)
-
-
 # -- rules -------------------------------------------------------------------------------------
 def integer_ticks(ax, axis: str = "x", nbins: int = 8) -> None:
     """Whole-number ticks (epochs, counts): never 1.2, 1.4, …"""

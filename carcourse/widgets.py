@@ -127,15 +127,15 @@ def loss_shapes(m_min: float = -10.0, m_max: float = 10.0):
 # the browser at once, before the kernel has seen the click, and this rule words it.
 _CSS = """<style>
 .carcourse-explorer .carcourse-train.mod-active:not(:disabled)::after {
-  content: " · queued: starts when the running cell ends"; font-weight: normal; }
+  content: " · queued: starts when the kernel is free"; font-weight: normal; }
 .carcourse-explorer .carcourse-train.mod-active:not(:disabled) { width: auto; }
 .carcourse-explorer .widget-html-content { line-height: 1.35; }
 .carcourse-explorer .widget-html { margin-top: 2px; margin-bottom: 2px; }
 .carcourse-explorer-metrics table { border-collapse: collapse; font-size: 12px; line-height: 1.25; }
 .carcourse-explorer-metrics td, .carcourse-explorer-metrics th { padding: 1px 8px; text-align: right; }
 </style>"""
-HELP = ("Press <b>Train</b>: the run starts at once when no other cell is running (<b>[*]</b>); "
-        "otherwise the button shows <i>queued</i> and the run starts when that cell ends.")
+HELP = ("Press <b>Train</b> to start a run. While the kernel is busy with another cell (<b>[*]</b>) "
+        "the pressed button reads <i>queued</i>: the run starts as soon as the kernel is free.")
 
 
 class OverfittingExplorer:
