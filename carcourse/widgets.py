@@ -39,6 +39,25 @@ def _image(fig, cls: str):
     return img
 
 
+# A reopened notebook shows a widget from its saved state, inert (no kernel object behind it) and
+# marked by ipywidgets' "disconnected" class: then a note says how to bring it back, and the
+# broken-link icon shows once, on the whole widget, not on every control.
+_REOPEN_CSS = """<style>
+.carcourse-widget .carcourse-reopen-note { display: none; }
+.carcourse-widget.jupyter-widgets-disconnected .carcourse-reopen-note {
+  display: block; color: #b00020; font-weight: bold; }
+.carcourse-widget .jupyter-widgets-disconnected::before { display: none; }
+</style>"""
+
+
+def _reopen_note(what: str):
+    """A line shown only when the widget is a saved picture: 'run this cell to start …'."""
+    import ipywidgets as w
+
+    return w.HTML(f"{_REOPEN_CSS}<div class='carcourse-reopen-note'>Saved picture: run this cell to "
+                  f"start {what} again.</div>")
+
+
 def _new_figure(width: float, height: float, cols: int):
     from matplotlib.figure import Figure
 
@@ -54,7 +73,7 @@ def _new_figure(width: float, height: float, cols: int):
 def softmax_temperature(logits: Sequence[float] | torch.Tensor, labels: Sequence[str] | None = None,
                         t_min: float = 0.1, t_max: float = 10.0):
     """A temperature slider over a bar chart of softmax(logits / T); returns the VBox
-    (slider, picture)."""
+    (slider, picture, note shown only in a reopened notebook)."""
     import ipywidgets as w
 
     z = torch.as_tensor(logits, dtype=torch.float32)
@@ -79,7 +98,9 @@ def softmax_temperature(logits: Sequence[float] | torch.Tensor, labels: Sequence
 
     slider.observe(draw, names="value")
     draw()
-    return w.VBox([slider, picture])
+    box = w.VBox([slider, picture, _reopen_note("the slider")])
+    box.add_class("carcourse-widget")
+    return box
 
 
 # ----------------------------------------------------------------------------------------------
@@ -88,7 +109,7 @@ def softmax_temperature(logits: Sequence[float] | torch.Tensor, labels: Sequence
 def loss_shapes(m_min: float = -10.0, m_max: float = 10.0):
     """A slider over the margin z_true − z_other: both losses and their push drawn as in the
     lesson's static figure (`plots.margin_losses`), the current point marked and its values
-    printed. Returns the VBox (slider, values, picture)."""
+    printed. Returns the VBox (slider, values, picture, note shown only in a reopened notebook)."""
     import ipywidgets as w
 
     from .losses import margin_losses
@@ -117,7 +138,9 @@ def loss_shapes(m_min: float = -10.0, m_max: float = 10.0):
 
     slider.observe(draw, names="value")
     draw()
-    return w.VBox([slider, text, picture])
+    box = w.VBox([slider, text, picture, _reopen_note("the slider")])
+    box.add_class("carcourse-widget")
+    return box
 
 
 # ----------------------------------------------------------------------------------------------
@@ -220,10 +243,11 @@ class OverfittingExplorer:
         self.status.add_class("carcourse-explorer-status")
         left = w.VBox(list(self.controls.values())
                       + [w.HBox([self.train_button, self.stop_button, self.clear_button])])
-        right = w.VBox([w.HTML(_CSS + f"<small>{HELP}</small>"), self.status, self.table, self.error],
-                       layout=w.Layout(width="28em", margin="0 0 0 1em"))
+        right = w.VBox([_reopen_note("the explorer"), w.HTML(_CSS + f"<small>{HELP}</small>"), self.status,
+                        self.table, self.error], layout=w.Layout(width="28em", margin="0 0 0 1em"))
         self.widget = w.VBox([w.HBox([left, right]), self.plot])
         self.widget.add_class("carcourse-explorer")
+        self.widget.add_class("carcourse-widget")
 
     # -- display -------------------------------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None):

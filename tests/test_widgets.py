@@ -13,11 +13,12 @@ def test_softmax_temperature_redraws_its_picture_when_t_changes():
     from carcourse.widgets import softmax_temperature
 
     box = softmax_temperature([2.0, 1.0, 0.0])
-    slider, picture = box.children
+    slider, picture, note = box.children
     before = picture.value
     slider.value = 5.0
     assert slider.description == "T" and picture.value != before
     assert Image.open(io.BytesIO(picture.value)).size[0] >= 2 * int(picture.layout.width.rstrip("px")) - 2
+    assert "run this cell" in note.value and "carcourse-widget" in box._dom_classes
 
 
 def test_loss_shapes_prints_values_in_words_and_matches_the_static_figure():

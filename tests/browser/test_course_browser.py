@@ -224,6 +224,10 @@ def test_notebook_runs_clean_in_jupyterlab(name, course_lab, browser):
             for w in c["widgets"]:
                 if w["controls"] == 0:
                     problems.append(f"reopened: code cell {c['index'] + 1} has a widget output without controls")
+        # the course's widgets say how to bring them back (the note shows only when inert)
+        for note in page.locator(".carcourse-widget .carcourse-reopen-note").all():
+            if not note.is_visible():
+                problems.append("reopened: a course widget does not say 'run this cell to start it again'")
         _screenshot(page, ARTIFACTS / f"{stem}-reopened.png")
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / f"{stem}-failure.png"), full_page=True)
