@@ -11,11 +11,12 @@ TORCH_PIN ?=
 # Reports and screenshots for CI to keep (gitignored): nbval's JUnit report, the browser test's screenshots.
 ARTIFACTS ?= $(or $(CARCOURSE_ARTIFACTS),artifacts)
 
-.PHONY: lab test setup kernel unit notebooks browser browser-deps bench data clean help
+.PHONY: lab test setup kernel lab-settings unit notebooks browser test-browser browser-deps bench data clean help
 
 help:
 	@echo "make lab    - set up .venv and open the course in JupyterLab"
 	@echo "make test   - set up .venv and run unit tests, notebooks (nbval, quick mode) and browser tests"
+	@echo "make test-browser - only the browser tests (the whole course in JupyterLab, headless Chromium)"
 	@echo "make bench  - quick benchmarks (ratios measured side by side)"
 	@echo "make clean  - remove .venv and caches"
 
@@ -32,7 +33,17 @@ kernel: $(STAMP)
 	@$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (carcourse)" >/dev/null
 	@echo "Jupyter kernel '$(KERNEL)' registered in $(VENV)"
 
-lab: kernel
+# JupyterLab settings of the course: widget-state saving on, so a notebook saved and reopened
+# shows each widget's last state instead of "Error displaying widget: model not found".
+# One line of JSON (tests/browser reads it from here); written to the venv's overrides.json.
+LAB_SETTINGS_JSON := {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): Makefile $(STAMP)
+	@mkdir -p $(dir $@) && echo '$(LAB_SETTINGS_JSON)' > $@
+
+lab-settings: $(LAB_OVERRIDES)
+
+lab: kernel lab-settings
 	@if [ -z "$$DISPLAY" ] && [ -z "$$WAYLAND_DISPLAY" ] && [ "$$(uname)" != Darwin ]; then \
 	  echo "No display: starting JupyterLab without a browser; open the URL it prints."; \
 	  NB="--no-browser"; fi; \
@@ -61,12 +72,18 @@ else
 	@echo "(no unit tests in this copy of the course)"
 endif
 
+# progress as text on stderr under nbval (the checked cells compare stdout and results only)
+notebooks: export CARCOURSE_PROGRESS = text
 notebooks: kernel
 	$(call run_pytest,--nbval-lax notebooks -p no:cacheprovider --nbval-current-env $(SANITIZE) --junitxml=$(ARTIFACTS)/nbval-report.xml)
 
 browser: kernel browser-deps
 	@if ls tests/browser/test_*.py >/dev/null 2>&1; then CARCOURSE_ARTIFACTS=$(abspath $(ARTIFACTS)) $(PY) -m pytest tests/browser -s; \
 	else echo "(no browser tests yet: tests/browser/test_*.py)"; fi
+
+test-browser: export CARCOURSE_QUICK = 1
+test-browser: export MPLBACKEND = Agg
+test-browser: browser
 
 test: export CARCOURSE_QUICK = 1
 test: export MPLBACKEND = Agg

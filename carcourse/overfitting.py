@@ -1,18 +1,26 @@
-"""Causing overfitting on purpose (lesson 05): one run from a small setting, label noise, and a
-grid of runs over training-set size × capacity. The widget in `widgets.overfitting_explorer`
-and the notebook's static study both call `run`."""
+"""Causing overfitting on purpose (lesson 05): the lesson's data, one run from a small setting,
+label noise, named runs side by side and a grid over training-set size × capacity. The widget in
+`widgets.overfitting_explorer` and the notebook's static study both call `run`; the sweeps show
+a line per finished run while they work (`carcourse.progress`)."""
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 
-from .data import ImageSet, Splits
+from .data import ImageSet, Splits, make_synthetic
 from .evaluate import Report, predict, report
 from .models import build
+from .progress import RunTable
 from .train import Callback, History, TrainConfig, fit, iterations_per_epoch
+
+
+def explorer_data(seed: int = 0) -> Splits:
+    """The lesson's data: 1024 training and 256 validation synthetic patches (enough for every
+    training-set size the explorer offers, small enough to render in about a second)."""
+    return make_synthetic(n_train=1024, n_val=256, n_test_notcar=1, n_test_car=1, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -136,9 +144,10 @@ class _BestAndLast(Callback):
 
 
 def run(setting: OverfitSetting, data: Splits, device: str | None = None,
-        callbacks: Iterable[Callback | Callable[[History], Any]] = ()) -> OverfitRun:
+        callbacks: Iterable[Callback | Callable[[History], Any]] = (), progress: bool = True) -> OverfitRun:
     """Train a SmallCNN as `setting` says on a stratified subset of `data.train` (labels flipped
-    as asked) and measure it on `data.val`, which is never subsampled or flipped."""
+    as asked) and measure it on `data.val`, which is never subsampled or flipped. `progress`
+    shows fit's bar (the sweeps below show one line per run instead)."""
     t0 = time.perf_counter()
     if data.val is None or len(data.val) == 0:
         raise ValueError("overfitting runs need a validation split (data.val is empty)")
@@ -150,7 +159,7 @@ def run(setting: OverfitSetting, data: Splits, device: str | None = None,
     model = build("cnn", num_classes=len(data.classes), seed=setting.seed, width=setting.width,
                   dropout=setting.dropout)
     keeper = _BestAndLast(data.val)
-    history = fit(model, train, data.val, setting.train_config(device), [keeper, *callbacks])
+    history = fit(model, train, data.val, setting.train_config(device, progress=progress), [keeper, *callbacks])
     return OverfitRun(setting, history, keeper.best, keeper.last, int(mask.sum()), time.perf_counter() - t0)
 
 
@@ -160,33 +169,52 @@ def epochs_for_steps(train_size: int, steps: int, batch_size: int = 32) -> int:
     return max(1, round(steps / iterations_per_epoch(train_size, batch_size)))
 
 
+def run_many(settings: Mapping[str, OverfitSetting], data: Splits, device: str | None = None,
+             done: Mapping[str, OverfitRun] | None = None, progress: bool = True) -> dict[str, OverfitRun]:
+    """Run each named setting (reusing any run already in `done` under the same name and
+    setting), showing a line per finished run. Returns the runs by name, in order."""
+    done = done or {}
+    out: dict[str, OverfitRun] = {}
+    with RunTable(len(settings), desc="runs", enabled=progress) as log:
+        for name, setting in settings.items():
+            earlier = done.get(name)
+            r = earlier if earlier is not None and earlier.setting == setting else run(
+                setting, data, device=device, progress=False)
+            out[name] = r
+            h = r.history
+            log.add({"run": name, "epochs": h.epochs, "train_acc": h.train_acc[-1], "val_acc": h.val_acc[-1],
+                     "gap": r.gap, "seconds": r.seconds})
+    return out
+
+
 def grid(data: Splits, sizes: Sequence[int], widths: Sequence[int], base: OverfitSetting | None = None,
-         steps: int | None = None, **axis: Sequence[Any]) -> tuple[Any, dict[tuple, OverfitRun]]:
+         steps: int | None = None, progress: bool = True, **axis: Sequence[Any]) -> tuple[Any, dict[tuple, OverfitRun]]:
     """Runs over training-set size × width (× one optional extra axis, e.g. dropout=[0, 0.5]).
     With `steps`, every run gets about that many optimizer steps (epochs_for_steps), else
     `base.epochs`. Returns a long pandas table (one row per run: the setting, final train/val
-    accuracy, the gap, best epoch) and the runs keyed by (size, width[, extra value])."""
-    import pandas as pd
-
+    accuracy, the gap, best epoch) and the runs keyed by (size, width[, extra value]). With
+    `progress`, each finished run is shown while the grid works (bar with time left + table)."""
     base = base or OverfitSetting()
     if len(axis) > 1:
         raise ValueError(f"grid takes at most one extra axis, got {sorted(axis)}")
     extra_name, extra_values = next(iter(axis.items())) if axis else (None, [None])
-    rows, runs = [], {}
-    for value in extra_values:
-        for size in sizes:
-            for width in widths:
-                changes: dict[str, Any] = {"train_size": size, "width": width}
-                if steps is not None:
-                    changes["epochs"] = epochs_for_steps(size, steps, base.batch_size)
-                if extra_name:
-                    changes[extra_name] = value
-                r = run(replace(base, **changes), data)
-                key = (size, width) + ((value,) if extra_name else ())
-                runs[key] = r
-                h = r.history
-                rows.append({"train_size": size, "width": width, "epochs": h.epochs,
+    runs = {}
+    total = len(extra_values) * len(sizes) * len(widths)
+    with RunTable(total, desc="grid", enabled=progress) as log:
+        for value in extra_values:
+            for size in sizes:
+                for width in widths:
+                    changes: dict[str, Any] = {"train_size": size, "width": width}
+                    if steps is not None:
+                        changes["epochs"] = epochs_for_steps(size, steps, base.batch_size)
+                    if extra_name:
+                        changes[extra_name] = value
+                    r = run(replace(base, **changes), data, progress=False)
+                    key = (size, width) + ((value,) if extra_name else ())
+                    runs[key] = r
+                    h = r.history
+                    log.add({"train_size": size, "width": width, "epochs": h.epochs,
                              **({extra_name: value} if extra_name else {}),
                              "train_acc": h.train_acc[-1], "val_acc": h.val_acc[-1], "gap": r.gap,
                              "loss_gap": r.loss_gap, "best_epoch": h.best_epoch, "seconds": r.seconds})
-    return pd.DataFrame(rows), runs
+    return log.table, runs

@@ -123,30 +123,6 @@ def test_calibration_of_a_calibrated_model_has_small_ece_and_an_overconfident_on
     assert calibration(_predictions(labels, sharp)).ece > 0.15
 
 
-def test_softmax_temperature_widget_keeps_the_decision():
-    from carcourse.widgets import softmax_temperature
-
-    box = softmax_temperature([2.0, 1.0, 0.0])
-    slider = box.children[0]
-    slider.value = 5.0
-    assert slider.description == "T" and len(box.children) == 2
-
-
-def test_loss_shapes_widget_shows_l2_push_vanishing_when_confidently_wrong():
-    import math
-
-    from carcourse.widgets import loss_shapes, loss_values
-
-    wrong = loss_values(-8.0)
-    assert wrong["ce_push"] == pytest.approx(1 - 1 / (1 + math.exp(8)), rel=1e-9)  # 1 − p_true
-    assert wrong["l2_push"] < 0.002 < 0.99 < wrong["ce_push"]
-    assert loss_values(0.0)["ce"] == pytest.approx(math.log(2))
-    box = loss_shapes()
-    slider, text = box.children[:2]
-    slider.value = -8.0
-    assert "CE = 8.000" in text.value and "P(true class) = 0.0003" in text.value
-
-
 def test_car_is_the_positive_class_whatever_its_index_and_three_classes_say_so():
     assert positive_index(("notcar", "car")) == 1 and positive_index(("car", "notcar")) == 0
     assert positive_index(("background", "vehicle")) == 1  # no "car": label 1, as in the exercise

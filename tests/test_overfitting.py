@@ -59,15 +59,14 @@ def test_grid_has_one_row_per_combination(small_data):
 def _explorer(data, **controls):
     from carcourse.widgets import overfitting_explorer
 
-    box = overfitting_explorer(data)
-    ex = box.explorer
+    ex = overfitting_explorer(data)
     for k, v in {"train_size": 64, "width": 4, "epochs": 3, **controls}.items():
         ex.controls[k].value = v
-    return box, ex
+    return ex
 
 
 def test_explorer_controls_cover_the_issue(small_data):
-    box, ex = _explorer(small_data)
+    ex = _explorer(small_data)
     assert set(ex.controls) == {"train_size", "width", "epochs", "dropout", "weight_decay", "augment",
                                 "label_noise"}
     assert max(ex.controls["train_size"].options) <= len(small_data.train)
@@ -75,7 +74,7 @@ def test_explorer_controls_cover_the_issue(small_data):
 
 
 def test_explorer_train_produces_history_figure_and_metrics(small_data):
-    box, ex = _explorer(small_data, dropout=0.2, augment=True)
+    ex = _explorer(small_data, dropout=0.2, augment=True)
     frames = ex.frames
     ex.train(wait=True)
     assert ex.last_error is None, ex.error.value
@@ -95,7 +94,7 @@ def test_explorer_train_produces_history_figure_and_metrics(small_data):
 
 
 def test_earlier_runs_stay_as_faint_curves_until_cleared(small_data):
-    box, ex = _explorer(small_data, epochs=1)
+    ex = _explorer(small_data, epochs=1)
     ex.train(wait=True)
     ex.controls["width"].value = 8
     ex.train(wait=True)
@@ -107,7 +106,7 @@ def test_earlier_runs_stay_as_faint_curves_until_cleared(small_data):
 
 
 def test_controls_are_disabled_while_training_and_stop_keeps_the_history(small_data):
-    box, ex = _explorer(small_data, epochs=200)
+    ex = _explorer(small_data, epochs=200)
     seen_disabled = []
     ex.train()
     deadline = time.monotonic() + 60
@@ -127,7 +126,7 @@ def test_controls_are_disabled_while_training_and_stop_keeps_the_history(small_d
 
 def test_an_error_in_a_run_shows_in_the_widget(small_data):
     no_val = Splits(small_data.train, None, small_data.test, source="no validation")
-    box, ex = _explorer(no_val)
+    ex = _explorer(no_val)
     ex.train(wait=True)
     assert isinstance(ex.last_error, ValueError)
     assert "validation split" in ex.error.value and "failed" in ex.status.value
@@ -135,7 +134,8 @@ def test_an_error_in_a_run_shows_in_the_widget(small_data):
 
 
 def test_explorer_default_data_fits_every_slider_value():
-    from carcourse.widgets import OverfittingExplorer, explorer_data
+    from carcourse.overfitting import explorer_data
+    from carcourse.widgets import OverfittingExplorer
 
     data = explorer_data()
     assert len(data.train) == 1024 and len(data.val) == 256
@@ -148,3 +148,63 @@ def test_grid_can_give_every_size_the_same_number_of_steps(small_data):
     assert epochs_for_steps(64, 120) == 60 and epochs_for_steps(192, 120) == 20 and epochs_for_steps(4200, 10) == 1
     table, _ = grid(small_data, [32, 96], [2], base=OverfitSetting(width=2), steps=6)
     assert table.set_index("train_size")["epochs"].to_dict() == {32: 6, 96: 2}
+
+
+def test_building_the_explorer_trains_nothing_and_displays_its_widget(small_data, monkeypatch):
+    import carcourse.overfitting
+    import carcourse.train
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the explorer trained while being built")
+
+    monkeypatch.setattr(carcourse.train, "fit", no_training)
+    monkeypatch.setattr(carcourse.overfitting, "run", no_training)
+    ex = _explorer(small_data)
+    assert not ex.warmed_up and ex.runs == [] and ex.frames == 1
+    bundle = ex._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
+    assert not hasattr(ex.widget, "explorer")  # nothing patched onto the ipywidgets container
+
+
+def test_a_train_click_starts_a_run_and_the_button_springs_back(small_data):
+    ex = _explorer(small_data, epochs=1)
+    ex.train_button.value = True  # what a click on the toggle does (in the browser first)
+    ex.wait(120)
+    assert ex.warmed_up and len(ex.runs) == 1 and ex.last_error is None
+    assert ex.train_button.value is False and not ex.train_button.disabled
+    assert "done: 1 epochs" in ex.status.value
+
+
+def test_explorer_plot_is_sharp_and_shown_at_its_css_size(small_data):
+    from PIL import Image
+
+    from carcourse import style
+
+    ex = _explorer(small_data)
+    width, height = Image.open(io.BytesIO(ex.plot.value)).size
+    css = int(ex.plot.layout.width.rstrip("px"))
+    assert css == int(style.WIDTH * style.DPI) and width >= 1.5 * css  # drawn at 1.5x, not stretched
+    assert height / 1.5 <= 340  # controls + plot + metrics fit a 900 px screen
+    assert ex.figure.legends and not any(ax.get_legend() for ax in ex.figure.axes)  # legend above the data
+
+
+def test_grid_shows_one_line_per_run_on_stderr_and_nothing_on_stdout(small_data, monkeypatch, capsys):
+    monkeypatch.setenv("CARCOURSE_PROGRESS", "text")
+    table, _ = grid(small_data, [16, 48], [4], base=OverfitSetting(epochs=1, width=4))
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = [line for line in err.splitlines() if line.startswith("grid ")]
+    assert [line.split(":")[0] for line in lines] == ["grid 1/2", "grid 2/2"]
+    assert "left" in lines[0] and "val_acc" in lines[0]
+    assert len(table) == 2
+
+
+def test_run_many_reuses_a_finished_run_with_the_same_setting(small_data, monkeypatch):
+    from carcourse.overfitting import run_many
+
+    monkeypatch.setenv("CARCOURSE_PROGRESS", "off")
+    first = run(SMALL, small_data, progress=False)
+    runs = run_many({"baseline": SMALL, "wider": OverfitSetting(train_size=48, width=8, epochs=1)},
+                    small_data, done={"baseline": first})
+    assert runs["baseline"] is first and list(runs) == ["baseline", "wider"]
+    assert runs["wider"].setting.width == 8 and runs["wider"].history.epochs == 1

@@ -1,9 +1,11 @@
 """Execute the notebooks in quick mode and keep only what nbval compares.
 
 Outputs (and an execution count, without which nbval treats a cell as never run) stay in cells
-marked `# NBVAL_CHECK_OUTPUT`, the only ones nbval --nbval-lax compares; every other output and
-execution count is removed, so the committed notebooks stay small
-and diffs stay readable. Run after changing a notebook:
+marked `# NBVAL_CHECK_OUTPUT`, the only ones nbval --nbval-lax compares (their stdout and plain-text
+results; progress goes to stderr and is dropped); every other output and execution count is
+removed, so the committed notebooks stay small and diffs stay readable, and no widget view is
+stored: a widget cell of a committed notebook is empty until it runs, never "model not found".
+Widget state saved by JupyterLab is dropped too. Run after changing a notebook:
 
     CARCOURSE_QUICK=1 .venv/bin/python tools/refresh_notebooks.py [notebooks/01_*.ipynb ...]
 """
@@ -16,6 +18,7 @@ import nbformat
 from nbclient import NotebookClient
 
 CHECK = "# NBVAL_CHECK_OUTPUT"
+WIDGET = "application/vnd.jupyter.widget-view+json"  # a view of a kernel object: never stored
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,7 +36,7 @@ def strip(nb) -> None:
             for out in cell.outputs:
                 if out.output_type == "stream" and out.get("name") == "stdout":
                     kept.append(out)
-                elif out.output_type == "execute_result":
+                elif out.output_type == "execute_result" and WIDGET not in out.data:
                     out.execution_count = count
                     out.data = {k: v for k, v in out.data.items() if k == "text/plain"}
                     kept.append(out)
@@ -58,6 +61,7 @@ def refresh(path: Path) -> float:
 if __name__ == "__main__":
     os.environ.setdefault("CARCOURSE_QUICK", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("CARCOURSE_PROGRESS", "text")  # bars as text on stderr, which strip() drops
     paths = [Path(p) for p in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     for p in paths:
         print(f"{p.name}: {refresh(p):.1f} s", flush=True)

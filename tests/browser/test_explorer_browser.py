@@ -2,104 +2,18 @@
 
 Starts JupyterLab on a free loopback port with a random token in a temporary copy of the
 notebooks, opens 05_overfitting.ipynb, runs the cells up to the explorer, changes two controls,
-clicks Train and checks that the plot changes while training and the metrics table appears.
-Any JavaScript console error fails the test. Screenshots go to $CARCOURSE_ARTIFACTS/browser
+clicks Train and checks that the plot changes while training and the metrics table appears; that
+the explorer with its metrics fits a 900 px screen and its plot is not stretched; and that a
+Train click while another cell keeps the kernel busy shows as queued at once, in the browser, and
+runs when that cell ends. Any JavaScript console error fails the test. Screenshots go to $CARCOURSE_ARTIFACTS/browser
 (default: artifacts/browser in the repository). The server is always shut down."""
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
-import pytest
+from labdriver import ARGS, ARTIFACTS, CHROMIUM, run_cell, wait_for_kernel
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-ARTIFACTS = Path(os.environ.get("CARCOURSE_ARTIFACTS", REPO / "artifacts")) / "browser"
 TIMEOUT_MS = 180_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def lab(tmp_path):
-    """A JupyterLab server on a temporary copy of notebooks/; yields (base URL, token)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
-    root = tmp_path / "course"
-    shutil.copytree(REPO / "notebooks", root / "notebooks",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    port, token = _free_port(), secrets.token_hex(16)
-    settings = tmp_path / "lab-settings"  # no "official Jupyter news?" toast over the page
-    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false"}')
-    env = {**os.environ, "CARCOURSE_QUICK": "1", "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"), "MPLBACKEND": "Agg",
-           "JUPYTERLAB_SETTINGS_DIR": str(settings)}
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-           f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root / 'notebooks'}",
-           f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",            "--LabServerApp.extension_manager=readonly"]
-    log = open(tmp_path / "jupyterlab.log", "w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("JupyterLab did not answer within 90 s")
-            time.sleep(0.5)
-        yield base, token
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
-
-
-def _run_cell(page, cell, attempts: int = 3) -> None:
-    """Shift+Enter on `cell` and wait for its execution count. A key press that arrives while
-    JupyterLab is still wiring up the kernel is dropped (the cell advances without running; seen
-    once in CI), so a press that does not start the cell within 20 s is repeated."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    prompt = cell.locator(".jp-InputPrompt")
-    for attempt in range(attempts):
-        prompt.click()
-        page.keyboard.press("Shift+Enter")
-        try:
-            page.wait_for_function("el => /\\[(\\*|\\d+)\\]/.test(el.textContent)",
-                                   arg=prompt.element_handle(), timeout=20_000)
-            break
-        except PlaywrightTimeout:
-            if attempt == attempts - 1:
-                raise
-    page.wait_for_function("el => /\\[\\d+\\]/.test(el.textContent)", arg=prompt.element_handle())
 
 
 def test_overfitting_explorer_trains_live_in_jupyterlab(lab):
@@ -118,12 +32,10 @@ def test_overfitting_explorer_trains_live_in_jupyterlab(lab):
         try:
             page.goto(f"{base}/lab/tree/05_overfitting.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell")
-            # the kernel must be connected, not just shown as idle while it starts
-            page.wait_for_function(
-                "() => /\\|\\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')")
+            wait_for_kernel(page)
             code_cells = page.locator(".jp-Notebook .jp-CodeCell")
             for k in (0, 1):  # imports + data, then the explorer
-                _run_cell(page, code_cells.nth(k))
+                run_cell(page, code_cells.nth(k))
             explorer = page.locator(".carcourse-explorer")
             explorer.wait_for()
             plot = page.locator("img.carcourse-explorer-plot")
@@ -155,11 +67,44 @@ def test_overfitting_explorer_trains_live_in_jupyterlab(lab):
             assert "done: 8 epochs" in status, status  # the changed epochs control reached the kernel
             assert "ROC AUC" in table.inner_text() and "best (epoch" in table.inner_text()
             assert explorer.locator("input[type=checkbox]").is_checked()
+            height = explorer.bounding_box()["height"]
+            assert height <= 700, f"explorer is {height:.0f} px tall: with JupyterLab's bars it overflows 900 px"
+            shown, drawn = plot.evaluate("el => [el.getBoundingClientRect().width, el.naturalWidth]")
+            assert drawn >= 1.4 * shown, f"plot drawn {drawn} px wide, shown {shown} px: stretched"
+
+            # a click while other cells run or wait (as during Run All): the toggle is pressed and
+            # reads "queued" in the browser at once, whether or not the kernel has seen the click
+            code_cells.nth(1).locator(".jp-InputPrompt").click()
+            page.keyboard.press("b")  # two new cells below (command mode), run one after the other
+            page.keyboard.press("Enter")
+            page.keyboard.type("import time; time.sleep(10)")
+            page.keyboard.press("Shift+Enter")  # runs it and opens the next cell
+            page.keyboard.press("Escape")
+            page.keyboard.press("b")
+            page.keyboard.press("Enter")
+            page.keyboard.type("time.sleep(5)")
+            page.keyboard.press("Shift+Enter")
+            page.wait_for_function(
+                "() => /\\|\\s*Busy/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')")
+            clicked = time.monotonic()
+            train_button.click()
+            page.wait_for_function("el => el.classList.contains('mod-active')", arg=train_button.element_handle(),
+                                   timeout=1_000)
+            queued_after = time.monotonic() - clicked
+            note = train_button.evaluate("el => getComputedStyle(el, '::after').content")
+            status_now = page.locator(".carcourse-explorer-status").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "explorer-queued.png"))
+            kernel_saw_it = status_now.startswith(("training", "epoch", "first run"))
+            assert "queued" in note or kernel_saw_it, f"no sign of the click: {note!r}, status {status_now!r}"
+            page.wait_for_function("el => !el.disabled && !el.classList.contains('mod-active')",
+                                   arg=train_button.element_handle())
+            assert "done: 8 epochs" in page.locator(".carcourse-explorer-status").inner_text()
+            assert len(page.locator(".carcourse-explorer-metrics table").all()) == 1
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "explorer-failure.png"), full_page=True)
             raise
         finally:
             browser.close()
-    print(f"browser test: {time.monotonic() - t0:.1f} s, {len(frames)} plot frames; screenshot "
-          f"{ARTIFACTS / 'explorer.png'}")
+    print(f"browser test: {time.monotonic() - t0:.1f} s, {len(frames)} plot frames, queued click shown after "
+          f"{queued_after:.2f} s (kernel {'handled it at once' if kernel_saw_it else 'busy: queued'}); screenshots {ARTIFACTS / 'explorer.png'}, explorer-queued.png")
     assert not errors, "JavaScript errors:\n" + "\n".join(errors)
