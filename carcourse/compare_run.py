@@ -19,6 +19,7 @@ from .evaluate import Comparison, Predictions, Report, compare, positive_index, 
 from .history import History
 from .models import build, count_parameters
 from .presets import preset
+from .progress import RunTable
 from .train import fit
 
 MODELS = ("cnn", "resnet18")
@@ -123,25 +124,28 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
     lead = ddp.rank() == 0
     progress = progress and lead
     reports, histories, trained, extra, model_json = {}, {}, {}, {}, {}
-    for name in models:
-        reports[name], histories[name] = [], []
-        for k in range(seeds):
-            run_seed = seed + k
-            model = build(name, num_classes=len(splits.classes), seed=run_seed,
-                          **(model_options or {}).get(name, {}))
-            config = TrainConfig(epochs=epochs, seed=run_seed, device=str(dev), progress=progress)
-            if progress:
-                print(f"{name} seed {run_seed}: {count_parameters(model):,} parameters, {epochs} epochs on {dev}")
-            history = fit(model, splits.train, splits.val, config)
-            histories[name].append(history)
-            if k == 0:
-                trained[name] = model
-            predictions = predict_gathered(model, splits.test)
-            if predictions is not None:
-                reports[name].append(report(predictions))
-        if not lead:
-            continue
-        extra[name], model_json[name] = _model_summary(reports[name], histories[name], trained[name], seed)
+    with RunTable(len(models) * seeds, desc="models × seeds", enabled=progress) as table:
+        for name in models:
+            reports[name], histories[name] = [], []
+            for k in range(seeds):
+                run_seed = seed + k
+                model = build(name, num_classes=len(splits.classes), seed=run_seed,
+                              **(model_options or {}).get(name, {}))
+                config = TrainConfig(epochs=epochs, seed=run_seed, device=str(dev), progress=progress)
+                if progress:
+                    print(f"{name} seed {run_seed}: {count_parameters(model):,} parameters, {epochs} epochs on {dev}")
+                history = fit(model, splits.train, splits.val, config)
+                histories[name].append(history)
+                if k == 0:
+                    trained[name] = model
+                predictions = predict_gathered(model, splits.test)
+                if predictions is not None:
+                    reports[name].append(report(predictions))
+                    table.add({"model": name, "seed": run_seed, "test accuracy": reports[name][-1].accuracy,
+                               "seconds": history.seconds})
+            if not lead:
+                continue
+            extra[name], model_json[name] = _model_summary(reports[name], histories[name], trained[name], seed)
     if not lead:
         return None
     # --- per-kind error tables and shifted test sets (carcourse.shifts owns this) ---

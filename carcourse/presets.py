@@ -60,7 +60,7 @@ class Preset:
 
 
 QUICK = Preset(quick=True, n_train=640, n_val=192, n_test_notcar=189, n_test_car=80,
-               lesson_width=16, lesson_epochs=4, progress=False, sgd_epochs=1,
+               lesson_width=16, lesson_epochs=4, progress=True, sgd_epochs=1,
                loop_image_size=32, loop_width=8, loop_epochs=2, batch_sweep_images=1024,
                overfit_train_size=512, overfit_sizes=(64, 512), overfit_widths=(2, 16), overfit_steps=100,
                compare_epochs=3, compare_seeds=2)

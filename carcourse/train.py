@@ -336,11 +336,13 @@ def fit(model: nn.Module, train: ImageSet, val: ImageSet | None = None,
 
 
 def _progress_bar(config: TrainConfig, total: int):
+    """A bar over every optimizer step of the run (carcourse.progress: a widget in JupyterLab that
+    leaves a line of text when it closes, text on stderr elsewhere), or None when switched off."""
     if not config.progress:
         return None
-    from tqdm.auto import tqdm
+    from .progress import bar
 
-    return tqdm(total=total, unit="step", desc="training", leave=True, dynamic_ncols=True)
+    return bar(total=total, unit="step", desc="training")
 
 
 def _check_finite(losses: torch.Tensor, history: History, epoch: int, i: int, steps: int,
