@@ -15,7 +15,7 @@ ARTIFACTS ?= $(or $(CARCOURSE_ARTIFACTS),artifacts)
 
 help:
 	@echo "make lab    - set up .venv and open the course in JupyterLab"
-	@echo "make test   - set up .venv and run unit tests, notebooks (nbval, quick mode) and browser tests"
+	@echo "make test   - set up .venv and run unit tests, notebooks (nbval, quick mode, in a sandbox) and browser tests"
 	@echo "make test-browser - only the browser tests (the whole course in JupyterLab, headless Chromium)"
 	@echo "make bench  - quick benchmarks (ratios measured side by side)"
 	@echo "make clean  - remove .venv and caches"
@@ -65,6 +65,10 @@ endef
 # The student edition (python -m carcourse student) has no tests/: then only the notebooks run.
 SANITIZE := $(if $(wildcard tests/nbval_sanitize.cfg),--nbval-sanitize-with tests/nbval_sanitize.cfg,)
 
+# The unit tests include the notebooks: tests/test_notebook_sandbox.py runs nbval over notebooks/
+# once, inside the sandbox (no network, HOME elsewhere, nothing written outside runs/).
+unit: export CARCOURSE_PROGRESS = text
+unit: export CARCOURSE_ARTIFACTS = $(abspath $(ARTIFACTS))
 unit: $(STAMP)
 ifneq ($(wildcard tests/test_*.py),)
 	$(call run_pytest,tests --ignore=tests/browser)
@@ -72,7 +76,8 @@ else
 	@echo "(no unit tests in this copy of the course)"
 endif
 
-# progress as text on stderr under nbval (the checked cells compare stdout and results only)
+# nbval alone (the student edition's `make test`; in the course, `make unit` runs it in the sandbox).
+# Progress goes to stderr as text; the checked cells print no progress.
 notebooks: export CARCOURSE_PROGRESS = text
 notebooks: kernel
 	$(call run_pytest,--nbval-lax notebooks -p no:cacheprovider --nbval-current-env $(SANITIZE) --junitxml=$(ARTIFACTS)/nbval-report.xml)
@@ -87,7 +92,11 @@ test-browser: browser
 
 test: export CARCOURSE_QUICK = 1
 test: export MPLBACKEND = Agg
-test: unit notebooks browser
+ifneq ($(wildcard tests/test_*.py),)
+test: unit browser
+else
+test: notebooks
+endif
 
 bench: $(STAMP)
 	$(PY) -m bench --quick

@@ -59,7 +59,8 @@ def sandbox(tmp_path_factory):
     env = {k: v for k, v in os.environ.items()
            if k not in ("MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR")}
     env.update(PYTHONPATH=os.pathsep.join([str(SANDBOX), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-               CARCOURSE_NET_LOG=str(log), HOME=str(home), CARCOURSE_QUICK="1", MPLBACKEND="Agg")
+               CARCOURSE_NET_LOG=str(log), HOME=str(home), CARCOURSE_QUICK="1", MPLBACKEND="Agg",
+               CARCOURSE_PROGRESS="text")
     return dict(env=env, home=home, log=log, tmp=tmp)
 
 
