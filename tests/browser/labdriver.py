@@ -80,14 +80,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def start_lab(tmp: Path):
-    """Start JupyterLab over a copy of notebooks/ in `tmp`; yields a Lab. Besides the course's
-    settings: no news toast, and every cell kept in the page (no windowing), so the tests can
-    read every output and screenshot whole notebooks."""
+def start_lab(tmp: Path, notebooks: Path | None = None):
+    """Start JupyterLab over a copy of `notebooks` (default: the repository's notebooks/) in `tmp`;
+    yields a Lab. Besides the course's settings: no news toast, and every cell kept in the page
+    (no windowing), so the tests can read every output and screenshot whole notebooks."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
     root = tmp / "course"
-    shutil.copytree(REPO / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(notebooks or REPO / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     port, token = _free_port(), secrets.token_hex(16)
     settings = tmp / "lab-settings"
     _write_settings(settings, {**course_lab_settings(),
