@@ -23,7 +23,8 @@ def wilson_interval(errors: int, count: int, confidence: float = 0.95) -> tuple[
     p = errors / count
     centre = (p + z * z / (2 * count)) / (1 + z * z / count)
     half = z * math.sqrt(p * (1 - p) / count + z * z / (4 * count * count)) / (1 + z * z / count)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the rate itself always lies inside (rounding could put a bound a hair past 0 or 1 errors)
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 def kind_errors(predictions: Any, meta: pd.DataFrame | None = None, column: str = "kind",

@@ -81,3 +81,13 @@ def test_shift_tables_pair_models_and_measure_the_drop(data):
                          "lost_class": "car", "lost_recall": 0.0, "one_side": True}]
     doc["a"]["shifts"]["darker"]["roc_auc"] = 0.6  # the ranking is lost too: not a threshold failure
     assert threshold_failures({"a": doc["a"]["shifts"]}) == []
+
+
+@pytest.mark.parametrize("count", [1, 3, 7, 60, 189, 945])
+def test_wilson_interval_contains_the_rate_even_at_zero_and_all_errors(count):
+    from carcourse.kinds import wilson_interval
+
+    for errors in (0, count):
+        low, high = wilson_interval(errors, count)
+        assert low <= errors / count <= high
+    assert wilson_interval(0, count)[0] == 0.0 and wilson_interval(count, count)[1] == 1.0
