@@ -91,3 +91,20 @@ def test_wilson_interval_contains_the_rate_even_at_zero_and_all_errors(count):
         low, high = wilson_interval(errors, count)
         assert low <= errors / count <= high
     assert wilson_interval(0, count)[0] == 0.0 and wilson_interval(count, count)[1] == 1.0
+
+
+def test_compare_entries_pair_the_first_two_models_on_every_shift(data):
+    from carcourse.data import Splits
+    from carcourse.evaluate import report
+    from carcourse.shifts import SHIFTS, robustness_entries
+
+    test = data.subset(40, seed=0)
+    splits = Splits(data, None, test, source="synthetic(seed=3)")
+    models = {"a": Brightness(), "b": Brightness(-1.0)}
+    reports = {name: [report(predict(m, test))] for name, m in models.items()}
+    model_json = {"a": {}, "b": {}}
+    doc = robustness_entries(model_json, models, reports, splits)
+    assert set(doc["shift_tests"]) == set(SHIFTS)
+    for shift, t in doc["shift_tests"].items():
+        assert (t["a"], t["b"]) == ("a", "b") and 0 <= t["p_value"] <= 1
+        assert t["a_only_correct"] + t["b_only_correct"] <= 40
