@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,8 @@ def wilson_interval(errors: int, count: int, confidence: float = 0.95) -> tuple[
     p = errors / count
     centre = (p + z * z / (2 * count)) / (1 + z * z / count)
     half = z * math.sqrt(p * (1 - p) / count + z * z / (4 * count * count)) / (1 + z * z / count)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the rate itself always lies inside (rounding could put a bound a hair past 0 or 1 errors)
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 def kind_errors(predictions: Any, meta: pd.DataFrame | None = None, column: str = "kind",
@@ -61,3 +62,44 @@ def kind_errors_json(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
                           "error_rate": float(row["error_rate"]), "low": float(row["low"]),
                           "high": float(row["high"])}
             for row in table.to_dict(orient="records")}
+
+
+def side_by_side(tables: Mapping[str, pd.DataFrame],
+                 columns: tuple[str, ...] = ("count", "errors", "error_rate", "low", "high")) -> pd.DataFrame:
+    """Several models' kind_errors tables in one frame: rows (kind, label), columns (model, column),
+    sorted by the first model's error rate, worst first."""
+    if not tables:
+        raise ValueError("side_by_side needs at least one kind_errors table")
+    frame = pd.concat({name: t.set_index(["kind", "label"])[list(columns)] for name, t in tables.items()}, axis=1)
+    first = next(iter(tables))
+    return frame.sort_values((first, "error_rate"), ascending=False)
+
+
+def harder_than_average(table: pd.DataFrame) -> pd.DataFrame:
+    """The kinds of a kind_errors table whose whole interval lies above the model's overall
+    error rate (errors / images over all kinds): where its errors are shown to concentrate.
+    Empty when no kind is clearly harder (few images per kind make wide intervals)."""
+    overall = table["errors"].sum() / max(int(table["count"].sum()), 1)
+    return table[table["low"] > overall].reset_index(drop=True)
+
+
+def kind_probe(models: Mapping[str, Any], kinds: tuple[str, ...], n: int = 100, seed: int = 0,
+               size: int = 64) -> pd.DataFrame:
+    """Each not-car kind in `kinds` rendered alone (n images each, default generator otherwise)
+    and every model's error count, rate and Wilson interval on it: one row per (model, kind).
+    A probe, not a test split: it asks how a model treats one kind of image."""
+    from .data import synthetic_set
+    from .evaluate import predict
+    from . import synthetic
+
+    rows = []
+    for k, kind in enumerate(kinds):
+        if kind not in synthetic.NOTCAR_KINDS:
+            raise ValueError(f"unknown not-car kind {kind!r}; known: {synthetic.NOTCAR_KINDS}")
+        data = synthetic_set(n, 0, seed=int(seed) * 100 + 7000 + k, size=size,
+                             options=synthetic.Options(notcar_mix={kind: 1.0}))
+        for name, model in models.items():
+            t = kind_errors(predict(model, data), data.meta).set_index("kind")
+            rows.append({"model": name, "kind": kind, **t.loc[kind, ["count", "errors", "error_rate", "low", "high"]]})
+    table = pd.DataFrame(rows)
+    return table.astype({"count": int, "errors": int})

@@ -102,17 +102,25 @@ def shifted_test_sets(test, seed: int = 0, names: tuple[str, ...] | None = None,
             for name in (names or tuple(SHIFTS))}
 
 
-def evaluate_shifts(models: Mapping[str, torch.nn.Module], sets: Mapping[str, Any],
-                    predict_fn=None) -> dict[str, dict[str, dict[str, float]]]:
-    """{model: {shift: {accuracy, balanced_accuracy, roc_auc, car_recall, notcar_recall}}}."""
-    from .evaluate import predict, report
+def predict_shifts(models: Mapping[str, torch.nn.Module], sets: Mapping[str, Any],
+                   predict_fn=None) -> dict[str, dict[str, Any]]:
+    """{model: {shift: Predictions}}: every model on every shifted set, predicted once."""
+    from .evaluate import predict
 
     predict_fn = predict_fn or predict
+    return {model_name: {shift_name: predict_fn(model, data) for shift_name, data in sets.items()}
+            for model_name, model in models.items()}
+
+
+def shift_metrics(predictions: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """{model: {shift: {accuracy, balanced_accuracy, roc_auc, notcar_recall, car_recall, n}}}."""
+    from .evaluate import report
+
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for model_name, model in models.items():
+    for model_name, per_shift in predictions.items():
         out[model_name] = {}
-        for shift_name, data in sets.items():
-            r = report(predict_fn(model, data))
+        for shift_name, p in per_shift.items():
+            r = report(p)
             out[model_name][shift_name] = {
                 "accuracy": r.accuracy, "balanced_accuracy": r.balanced_accuracy, "roc_auc": r.roc_auc,
                 "notcar_recall": r.per_class["notcar"]["recall"], "car_recall": r.per_class["car"]["recall"],
@@ -120,10 +128,71 @@ def evaluate_shifts(models: Mapping[str, torch.nn.Module], sets: Mapping[str, An
     return out
 
 
+def evaluate_shifts(models: Mapping[str, torch.nn.Module], sets: Mapping[str, Any],
+                    predict_fn=None) -> dict[str, dict[str, dict[str, float]]]:
+    """{model: {shift: {accuracy, balanced_accuracy, roc_auc, car_recall, notcar_recall}}}."""
+    return shift_metrics(predict_shifts(models, sets, predict_fn))
+
+
+def shift_mcnemar(predictions: Mapping[str, Mapping[str, Any]], a: str, b: str) -> dict[str, dict[str, Any]]:
+    """McNemar's exact test of models `a` and `b` on each shifted set (the same images for both):
+    {shift: {a, b, a_only_correct, b_only_correct, p_value}}."""
+    from .evaluate import mcnemar_exact
+
+    out = {}
+    for shift_name, pa in predictions[a].items():
+        pb = predictions[b][shift_name]
+        if not torch.equal(pa.labels, pb.labels):
+            raise ValueError(f"shift {shift_name!r}: models {a!r} and {b!r} were not predicted on the same images")
+        out[shift_name] = {"a": a, "b": b, **mcnemar_exact(pa.correct.numpy(), pb.correct.numpy())}
+    return out
+
+
+def robustness_table(models_json: Mapping[str, Mapping[str, Any]]):
+    """pandas DataFrame, one row per (model, test set): the unshifted test split, then each shift
+    in report.json's `models[name]["shifts"]`; accuracy, balanced accuracy, ROC AUC, both class
+    recalls, and `drop`: the balanced accuracy lost against the model's own unshifted test."""
+    import pandas as pd
+
+    rows = {}
+    for model_name, m in models_json.items():
+        pc = m.get("per_class", {})
+        base = {"accuracy": m["accuracy"], "balanced_accuracy": m["balanced_accuracy"], "roc_auc": m["roc_auc"],
+                "notcar_recall": pc.get("notcar", {}).get("recall"), "car_recall": pc.get("car", {}).get("recall")}
+        rows[(model_name, "test")] = {**base, "drop": 0.0}
+        for shift_name, r in (m.get("shifts") or {}).items():
+            rows[(model_name, shift_name)] = {k: r.get(k) for k in base} | {
+                "drop": base["balanced_accuracy"] - r["balanced_accuracy"]}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["model", "test set"]
+    return table
+
+
+def threshold_failures(shift_results: Mapping[str, Mapping[str, Mapping[str, float]]],
+                       min_auc: float = 0.9, max_recall: float = 0.5) -> list[dict[str, Any]]:
+    """(model, shift) pairs whose ranking survived (ROC AUC >= min_auc) while the 0.5 threshold
+    did not: one class's recall fell below max_recall, i.e. most of that class landed on the wrong
+    side of 0.5. `one_side` is True when that recall is at most 5 %: (nearly) every image on one
+    side. Input: {model: {shift: metrics}} as in report.json."""
+    out = []
+    for model_name, per_shift in shift_results.items():
+        for shift_name, r in per_shift.items():
+            auc, recalls = r.get("roc_auc"), {c: r.get(f"{c}_recall") for c in ("car", "notcar")}
+            if auc is None or None in recalls.values() or auc < min_auc:
+                continue
+            worst = min(recalls, key=recalls.get)
+            if recalls[worst] < max_recall:
+                out.append({"model": model_name, "shift": shift_name, "roc_auc": auc,
+                            "balanced_accuracy": r["balanced_accuracy"], "lost_class": worst,
+                            "lost_recall": recalls[worst], "one_side": recalls[worst] <= 0.05})
+    return out
+
+
 def robustness_entries(model_json: dict, models: Mapping[str, torch.nn.Module], reports: Mapping[str, Any],
                        splits, seed: int = 0, predict_fn=None) -> dict[str, Any]:
     """What compare adds to report.json: per model `kind_errors` (when the test set carries
-    metadata) and `shifts` (for synthetic data); returns {"shifts": [names]} for the document."""
+    metadata) and `shifts` (for synthetic data); returns {"shifts": {name: description}} for the
+    document, plus `shift_tests` (McNemar of the first two models on each shifted set)."""
     from .kinds import kind_errors, kind_errors_json
 
     if splits.test.meta is not None:
@@ -133,7 +202,11 @@ def robustness_entries(model_json: dict, models: Mapping[str, torch.nn.Module], 
     if not str(splits.source).startswith("synthetic"):
         return {"shifts": []}
     sets = shifted_test_sets(splits.test, seed=seed)
-    results = evaluate_shifts(models, sets, predict_fn)
-    for name, per_shift in results.items():
+    predictions = predict_shifts(models, sets, predict_fn)
+    for name, per_shift in shift_metrics(predictions).items():
         model_json[name]["shifts"] = per_shift
-    return {"shifts": {k: SHIFTS[k].description for k in sets}}
+    doc: dict[str, Any] = {"shifts": {k: SHIFTS[k].description for k in sets}}
+    if len(models) >= 2:  # the first two models paired on each shifted set
+        a, b = list(models)[:2]
+        doc["shift_tests"] = shift_mcnemar(predictions, a, b)
+    return doc
