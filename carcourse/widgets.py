@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Sequence
 import torch
 
 from . import style
-from .overfitting import explorer_data  # noqa: F401  only while notebook 05 still imports it from here
 
 if TYPE_CHECKING:
     from .data import Splits
