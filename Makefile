@@ -68,10 +68,10 @@ SANITIZE := $(if $(wildcard tests/nbval_sanitize.cfg),--nbval-sanitize-with test
 # The unit tests include the notebooks: tests/test_notebook_sandbox.py runs nbval over notebooks/
 # once, inside the sandbox (no network, HOME elsewhere, nothing written outside runs/).
 unit: export CARCOURSE_PROGRESS = text
-unit: export CARCOURSE_ARTIFACTS = $(abspath $(ARTIFACTS))
+unit: export CARCOURSE_ARTIFACTS := $(abspath $(ARTIFACTS))
 unit: $(STAMP)
 ifneq ($(wildcard tests/test_*.py),)
-	$(call run_pytest,tests --ignore=tests/browser)
+	$(call run_pytest,tests --ignore=tests/browser --durations=15)
 else
 	@echo "(no unit tests in this copy of the course)"
 endif
