@@ -34,8 +34,11 @@ def test_overfitting_explorer_trains_live_in_jupyterlab(lab):
             page.wait_for_selector(".jp-Notebook .jp-Cell")
             wait_for_kernel(page)
             code_cells = page.locator(".jp-Notebook .jp-CodeCell")
-            for k in (0, 1):  # imports + data, then the explorer
-                run_cell(page, code_cells.nth(k))
+            # the imports + data cell, then the explorer's cell (found by its code, not its position:
+            # lesson cells such as the data grid may come between)
+            explorer_cell = code_cells.filter(has_text="overfitting_explorer(").first
+            run_cell(page, code_cells.nth(0))
+            run_cell(page, explorer_cell)
             explorer = page.locator(".carcourse-explorer")
             explorer.wait_for()
             plot = page.locator("img.carcourse-explorer-plot")
@@ -74,7 +77,7 @@ def test_overfitting_explorer_trains_live_in_jupyterlab(lab):
 
             # a click while other cells run or wait (as during Run All): the toggle is pressed and
             # reads "queued" in the browser at once, whether or not the kernel has seen the click
-            code_cells.nth(1).locator(".jp-InputPrompt").click()
+            explorer_cell.locator(".jp-InputPrompt").click()
             page.keyboard.press("b")  # two new cells below (command mode), run one after the other
             page.keyboard.press("Enter")
             page.keyboard.type("import time; time.sleep(10)")
