@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -111,9 +112,15 @@ def _save(page, lab, name: str):
     """Save through the File menu (Ctrl+S as a second try) until the file on disk holds the
     run's outputs; returns the saved notebook, or None."""
     def stored():
-        nb = lab.api(f"contents/{name}?content=1")["content"]
+        try:
+            nb = lab.api(f"contents/{name}?content=1")["content"]
+        except urllib.error.HTTPError:  # 400/404 while the server is still writing it: ask again
+            return None
         ran = [c for c in nb["cells"] if c["cell_type"] == "code" and "NBVAL_CHECK_OUTPUT" not in c["source"]]
-        return nb if any(c.get("outputs") for c in ran) else None
+        views = any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                    for c in ran for o in c.get("outputs", []))
+        complete = any(c.get("outputs") for c in ran) and (not views or "widgets" in nb["metadata"])
+        return nb if complete else None
 
     for attempt in range(2):
         page.keyboard.press("Escape")
