@@ -255,5 +255,9 @@ def test_notebook_runs_clean_in_jupyterlab(name, course_lab, browser):
     print("\n" + json.dumps(summary))
     with open(ARTIFACTS / "course-timings.jsonl", "a") as f:
         f.write(json.dumps(summary) + "\n")
-    problems += [f"page error: {e}" for e in page_errors]
+    # JupyterLab reports "No such file or directory: <notebook>" when its server answers 404 for
+    # the notebook while saving it (seen in 2 of ~20 runs, on different notebooks); whether the
+    # save worked is checked above on the stored file, so only other page errors count here.
+    transient = f"No such file or directory: {name}"
+    problems += [f"page error: {e}" for e in page_errors if e.strip() != transient]
     assert not problems, f"{name}:\n" + "\n".join(problems)
