@@ -132,6 +132,20 @@ def start_lab(tmp: Path, notebooks: Path | None = None):
         log.close()
 
 
+def launch(pw):
+    """Headless Chromium from /usr/bin/chromium with the flags this machine needs."""
+    return pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+
+
+def open_page(browser, errors: list[str], timeout_ms: int):
+    """A 1400×1000 page whose console errors and page errors are appended to `errors`."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.set_default_timeout(timeout_ms)
+    return page
+
+
 def wait_for_kernel(page) -> None:
     """Until the status bar says the kernel is connected and idle (not just shown as idle while
     it starts)."""

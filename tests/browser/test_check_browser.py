@@ -20,7 +20,7 @@ from carcourse.checks import NOT_ATTEMPTED, WRONG, CheckResult, run_check
 from carcourse.mistakes import CATALOGUE
 from carcourse.notebook_cells import ExerciseCells, find_cells
 from carcourse.student import make_student_edition
-from labdriver import ARGS, ARTIFACTS, CHROMIUM, run_cell, start_lab, wait_for_kernel
+from labdriver import ARTIFACTS, launch, open_page, run_cell, start_lab, wait_for_kernel
 
 TIMEOUT_MS = 90_000
 WRONG_BODY = "    return F.cross_entropy(torch.softmax(logits, 1), labels)\n"
@@ -86,11 +86,8 @@ def test_check_cell_shows_the_mistakes_diagnosis_for_a_wrong_answer_in_jupyterla
     shot = ARTIFACTS / "check-wrong-answer.png"
     errors: list[str] = []
     with start_lab(tmp_path / "lab", notebooks=path.parent) as lab, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-        page.set_default_timeout(TIMEOUT_MS)
+        browser = launch(pw)
+        page = open_page(browser, errors, TIMEOUT_MS)
         try:
             page.goto(lab.url(path.name))
             page.wait_for_selector(".jp-Notebook .jp-Cell")

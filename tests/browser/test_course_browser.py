@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from labdriver import ARGS, ARTIFACTS, CHROMIUM, REPO, wait_for_kernel
+from labdriver import ARTIFACTS, REPO, launch, wait_for_kernel
 
 NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ONLY = [s.strip() for s in os.environ.get("CARCOURSE_BROWSER_NOTEBOOKS", "").split(",") if s.strip()]
@@ -175,7 +175,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = launch(pw)
         yield b
         b.close()
 

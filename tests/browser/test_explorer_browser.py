@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from labdriver import ARGS, ARTIFACTS, CHROMIUM, run_cell, wait_for_kernel
+from labdriver import ARTIFACTS, launch, open_page, run_cell, wait_for_kernel
 
 TIMEOUT_MS = 180_000
 
@@ -24,11 +24,8 @@ def test_overfitting_explorer_trains_live_in_jupyterlab(lab):
     errors: list[str] = []
     t0 = time.monotonic()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-        page.set_default_timeout(TIMEOUT_MS)
+        browser = launch(pw)
+        page = open_page(browser, errors, TIMEOUT_MS)
         try:
             page.goto(f"{base}/lab/tree/05_overfitting.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell")
