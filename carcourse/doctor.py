@@ -60,7 +60,7 @@ def check_packages(names: tuple[str, ...] = REQUIRED) -> list[Check]:
 def check_device() -> list[Check]:
     import torch
 
-    from .config import pick_device, resolve_precision
+    from .config import isa_limited, pick_device, resolve_precision
 
     env = os.environ.get("CARCOURSE_DEVICE")
     try:
@@ -75,12 +75,15 @@ def check_device() -> list[Check]:
         why = "no CUDA or MPS GPU visible to torch"
         if torch.version.cuda is None and not torch.backends.mps.is_built():
             why += " (this torch build has no GPU support)"
-    bf16, _ = resolve_precision(dev)  # the device default fit() uses, by the same rule
+    bf16, channels_last = resolve_precision(dev)  # the device defaults fit() uses, by the same rule
     why += f"; chosen by CARCOURSE_DEVICE={env}" if env else ""
+    layout = " + channels_last" if channels_last else ""
+    capped = isa_limited()
     checks = [Check("device", "ok", f"{dev}: {why}"),
               Check("bf16", "ok" if bf16 else "warn",
-                    "native bf16: training uses bf16 autocast + channels_last" if bf16 else
-                    "no native bf16: training runs in fp32 (correct, slower)",
+                    f"native bf16: training uses bf16 autocast{layout}" if bf16 else
+                    f"no native bf16{f' ({capped} caps the instruction set)' if capped else ''}: "
+                    f"training runs in fp32{layout} (correct, slower)",
                     "" if bf16 else "nothing to fix; full-size runs are faster on a GPU")]
     if dev.type == "cpu":
         checks.append(Check("cpu threads", "ok", f"{torch.get_num_threads()} torch threads, {os.cpu_count()} cores"))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from carcourse import Preset, preset
-from carcourse.config import TrainConfig, cpu_has_bf16, resolve_precision
+from carcourse.config import TrainConfig, cpu_has_bf16, isa_limited, resolve_precision
 from carcourse.data import make_synthetic
 from carcourse.models import build
 from carcourse.presets import FULL, QUICK
@@ -58,10 +58,23 @@ def test_plain_config_is_the_textbook_loop_and_keeps_overrides():
 
 def test_precision_follows_the_device_unless_set():
     cpu = torch.device("cpu")
-    assert resolve_precision(cpu) == (cpu_has_bf16(), cpu_has_bf16())
+    assert resolve_precision(cpu) == (cpu_has_bf16(), True)  # channels_last pays in fp32 too
+    assert resolve_precision(torch.device("mps")) == (False, False)
     assert resolve_precision(cpu, amp=True, channels_last=False) == (True, False)
     assert resolve_precision(torch.device("cuda")) == (True, True)
     assert TrainConfig(amp=False).resolved(torch.device("cuda")) == (False, True)
+
+
+def test_an_instruction_set_cap_makes_the_cpu_count_as_fp32_only(monkeypatch):
+    for name, value in (("ONEDNN_MAX_CPU_ISA", "AVX2"), ("DNNL_MAX_CPU_ISA", "avx512_core"),
+                        ("ATEN_CPU_CAPABILITY", "avx2")):
+        monkeypatch.setenv(name, value)
+        assert isa_limited() == f"{name}={value.upper() if 'ISA' in name else value}"
+        assert not cpu_has_bf16()
+        assert resolve_precision(torch.device("cpu")) == (False, True)
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert isa_limited() is None
 
 
 def test_preset_reads_the_environment_when_asked_and_shows_it(monkeypatch):
@@ -125,7 +138,7 @@ def test_learning_rate_schedules_warm_up_then_decay(schedule, tiny_set):
 
 
 def test_plain_mode_keeps_the_learning_rate_constant():
-    assert TrainConfig().schedule == "constant" and TrainConfig.plain(schedule="cosine").schedule == "cosine"
+    assert TrainConfig().schedule == "cosine" and TrainConfig.plain(schedule="cosine").schedule == "cosine"
     assert TrainConfig.plain().schedule == "constant"
     with pytest.raises(ValueError, match="schedule"):
         TrainConfig(schedule="step")
