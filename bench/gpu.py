@@ -6,7 +6,7 @@
    optionally torch.compile) and prints the steady epoch time, images/s, efficiency against the
    bare loop on the same tensors, and achieved FLOP/s (FLOPs per image from
    torch.utils.flop_counter × images/s);
-3. times the whole `compare` (both models, 12 epochs, data generation included).
+3. times the whole `compare` (both models, the comparison's epochs, data generation included).
 
 Goals on an H100/H200-class GPU: SmallCNN epoch of 4200 images <= 0.5 s, ResNet18 <= 1.5 s,
 full compare <= 60 s. `--smoke` runs tiny sizes on any device (the test suite runs it on CPU).

@@ -113,12 +113,13 @@ def sweep_main(quick: bool = False) -> dict:
 
 
 def measure(quick: bool = False, model_name: str = "cnn", batch: int = 32, amp: bool | None = None,
-            repeats: int = 2) -> dict:
+            repeats: int = 3) -> dict:
     """fit() vs the bare loop vs the textbook loop for one model, with the precision fit chooses
-    (amp=None) or with mixed precision forced on/off (channels_last follows amp). fit and the bare
+    (amp=None) or with mixed precision forced on/off (the layout stays the device default, as on
+    a CPU without bf16). fit and the bare
     loop run alternately `repeats` times and the best of each counts, so a busy moment on a
     shared machine does not decide the ratio."""
-    from carcourse.config import cpu_has_bf16, pick_device
+    from carcourse.config import cpu_has_bf16, isa_limited, pick_device
     from carcourse.data import Splits, make_synthetic, save_folder
     from carcourse.models import build
     from carcourse.train import TrainConfig, fit
@@ -128,7 +129,7 @@ def measure(quick: bool = False, model_name: str = "cnn", batch: int = 32, amp: 
     data = make_synthetic(n_train=n, n_val=0, n_test_notcar=1, n_test_car=1, quick=quick).train
 
     def config(**kw):
-        return TrainConfig(epochs=1, batch_size=batch, progress=False, amp=amp, channels_last=amp, **kw)
+        return TrainConfig(epochs=1, batch_size=batch, progress=False, amp=amp, **kw)
 
     amp_used, channels_last = config().resolved(device)
 
@@ -160,7 +161,7 @@ def measure(quick: bool = False, model_name: str = "cnn", batch: int = 32, amp: 
     for name, v in rows:
         print(f"{name:62s} {v:10.0f}")
     result = {"bench": "throughput", "model": model_name, "device": str(device), "cpu_bf16": cpu_has_bf16(),
-              "amp": amp_used, "channels_last": channels_last, "amp_forced": amp,
+              "amp": amp_used, "channels_last": channels_last, "amp_forced": amp, "isa_limited": isa_limited(),
               "efficiency_vs_bare": round(fit_aug / bare, 3),
               "efficiency_vs_bare_no_augment": round(fit_plain / bare, 3),
               "speedup_vs_textbook": round(fit_aug / textbook, 2),

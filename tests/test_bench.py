@@ -19,3 +19,11 @@ def test_gpu_bench_smoke_runs_every_step_on_cpu():
         assert 0.05 < m["gflop_per_image"] < 10  # forward + backward of one 64×64 image
     assert out["residency"]["checked"] is False and "cpu" in out["residency"]["why"]
     assert out["compare_seconds"] > 0 and set(out["compare_accuracy"]) == {"cnn", "resnet18"}
+
+
+def test_time_to_target_ratio_is_a_lower_bound_only_when_the_textbook_never_gets_there():
+    from bench.recipe import time_to_target_ratio
+
+    assert time_to_target_ratio({"seconds": 188.1, "seconds_run": 188.1}, {"seconds": 62.9}) == (188.1 / 62.9, False)
+    assert time_to_target_ratio({"seconds": None, "seconds_run": 300.0}, {"seconds": 60.0}) == (5.0, True)
+    assert time_to_target_ratio({"seconds": 10.0, "seconds_run": 10.0}, {"seconds": None}) == (None, False)
