@@ -27,11 +27,12 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import hardware, pick_device, quick_mode
+from .presets import FULL
 
 ABLATIONS = ("width", "stem", "budget", "optimizer", "pretrained")
 WIDTHS = (16, 32, 64)
 STEMS = ("imagenet", "small")
-FULL_EPOCHS, QUICK_EPOCHS = 12, 1
+FULL_EPOCHS, QUICK_EPOCHS = FULL.compare_epochs, 1  # the fixed budget: the comparison's epochs
 # Learning-rate grids tuned on the validation split (lowest validation loss wins).
 FULL_LR_GRID = {"adam": (3e-4, 1e-3, 3e-3), "sgd": (0.01, 0.03, 0.1)}
 QUICK_LR_GRID = {"adam": (1e-3, 3e-3), "sgd": (0.01, 0.1)}
@@ -44,7 +45,7 @@ QUICK_DATA = dict(n_train=96, n_val=64, n_test_notcar=45, n_test_car=19, size=32
 class AblationConfig:
     """What to run. Checked on creation: a bad value raises ValueError naming it.
 
-    `epochs` is the fixed budget (default 12, quick 1); the convergence run trains up to
+    `epochs` is the fixed budget (default FULL.compare_epochs, quick 1); the convergence run trains up to
     `max_epochs` and stops after `patience` epochs without a lower validation loss."""
 
     quick: bool | None = None

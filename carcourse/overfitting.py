@@ -55,8 +55,10 @@ class OverfitSetting:
                     weight_decay=self.weight_decay, augment=self.augment, seed=self.seed)
 
     def train_config(self, device: str | None = None, progress: bool = False) -> TrainConfig:
-        # AdamW: weight decay as decay of the weights, not mixed into Adam's gradient scaling
-        return TrainConfig(**self._train_fields(), optimizer="adamw", device=device,
+        # AdamW: weight decay as decay of the weights, not mixed into Adam's gradient scaling.
+        # A constant learning rate: the lesson varies the epochs, and a schedule stretched over
+        # them would change every step's size with the slider.
+        return TrainConfig(**self._train_fields(), optimizer="adamw", schedule="constant", device=device,
                            progress=progress)
 
     def to_dict(self) -> dict[str, Any]:

@@ -66,10 +66,10 @@ QUICK = Preset(quick=True, n_train=640, n_val=192, n_test_notcar=189, n_test_car
                compare_epochs=3, compare_seeds=2)
 
 FULL = Preset(quick=False, n_train=4200, n_val=600, n_test_notcar=945, n_test_car=400,
-              lesson_width=32, lesson_epochs=12, progress=True, sgd_epochs=3,
+              lesson_width=32, lesson_epochs=8, progress=True, sgd_epochs=3,
               loop_image_size=64, loop_width=32, loop_epochs=5, batch_sweep_images=None,
               overfit_train_size=1024, overfit_sizes=(64, 192, 512, 1024), overfit_widths=(2, 4, 8, 16, 32),
-              overfit_steps=300, compare_epochs=12, compare_seeds=3)
+              overfit_steps=300, compare_epochs=8, compare_seeds=3)
 
 
 def preset(quick: bool | None = None) -> Preset:
