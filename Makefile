@@ -11,11 +11,12 @@ TORCH_PIN ?=
 # Reports and screenshots for CI to keep (gitignored): nbval's JUnit report, the browser test's screenshots.
 ARTIFACTS ?= $(or $(CARCOURSE_ARTIFACTS),artifacts)
 
-.PHONY: lab test setup kernel lab-settings unit notebooks browser test-browser browser-deps bench data clean help
+.PHONY: lab test test-slow setup kernel lab-settings unit notebooks browser test-browser browser-deps bench data clean help
 
 help:
 	@echo "make lab    - set up .venv and open the course in JupyterLab"
 	@echo "make test   - set up .venv and run unit tests, notebooks (nbval, quick mode, in a sandbox) and browser tests"
+	@echo "make test-slow - the tests left out of make test (each notebook Run All in JupyterLab; minutes)"
 	@echo "make test-browser - only the browser tests (the whole course in JupyterLab, headless Chromium)"
 	@echo "make bench  - quick benchmarks (ratios measured side by side)"
 	@echo "make clean  - remove .venv and caches"
@@ -67,11 +68,14 @@ SANITIZE := $(if $(wildcard tests/nbval_sanitize.cfg),--nbval-sanitize-with test
 
 # The unit tests include the notebooks: tests/test_notebook_sandbox.py runs nbval over notebooks/
 # once, inside the sandbox (no network, HOME elsewhere, nothing written outside runs/).
+# Two pytest-xdist workers, one test file each at a time (a file's module fixtures run once);
+# tests marked `slow` are left to `make test-slow`.
+XDIST := -n 2 --dist loadfile
 unit: export CARCOURSE_PROGRESS = text
 unit: export CARCOURSE_ARTIFACTS := $(abspath $(ARTIFACTS))
 unit: $(STAMP)
 ifneq ($(wildcard tests/test_*.py),)
-	$(call run_pytest,tests --ignore=tests/browser --durations=15)
+	$(call run_pytest,tests --ignore=tests/browser -m "not slow" $(XDIST) --durations=15)
 else
 	@echo "(no unit tests in this copy of the course)"
 endif
@@ -83,8 +87,16 @@ notebooks: kernel
 	$(call run_pytest,--nbval-lax notebooks -p no:cacheprovider --nbval-current-env $(SANITIZE) --junitxml=$(ARTIFACTS)/nbval-report.xml)
 
 browser: kernel browser-deps
-	@if ls tests/browser/test_*.py >/dev/null 2>&1; then CARCOURSE_ARTIFACTS=$(abspath $(ARTIFACTS)) $(PY) -m pytest tests/browser -s; \
+	@if ls tests/browser/test_*.py >/dev/null 2>&1; then CARCOURSE_ARTIFACTS=$(abspath $(ARTIFACTS)) $(PY) -m pytest tests/browser -s -m "not slow"; \
 	else echo "(no browser tests yet: tests/browser/test_*.py)"; fi
+
+# The slow tests (minutes each: every notebook Run All in JupyterLab but the one make test keeps);
+# the weekly CI job runs them (.github/workflows/notebooks.yml).
+test-slow: export CARCOURSE_QUICK = 1
+test-slow: export MPLBACKEND = Agg
+test-slow: export CARCOURSE_PROGRESS = text
+test-slow: kernel browser-deps
+	CARCOURSE_ARTIFACTS=$(abspath $(ARTIFACTS)) $(PY) -m pytest tests -m slow -s --durations=15
 
 test-browser: export CARCOURSE_QUICK = 1
 test-browser: export MPLBACKEND = Agg

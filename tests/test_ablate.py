@@ -23,7 +23,6 @@ def _cli(*args, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.slow
 def test_quick_ablate_writes_every_ablation_with_pretrained_skipped(tmp_path):
     out = _cli("--quick", "--no-progress", "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr[-3000:]

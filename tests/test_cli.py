@@ -9,7 +9,6 @@ METRIC_KEYS = {"accuracy", "balanced_accuracy", "roc_auc", "average_precision", 
                "confusion_matrix", "epochs", "train_seconds", "images_per_second"}
 
 
-@pytest.mark.slow
 def test_compare_quick_writes_a_schema_valid_report(tmp_path):
     out = subprocess.run([sys.executable, "-m", "carcourse", "compare", "--quick", "--epochs", "2",
                           "--no-progress", "--out", str(tmp_path)],

@@ -27,6 +27,17 @@ HOME_CACHES = (".cache/matplotlib", ".config/matplotlib", ".cache/fontconfig", "
                ".local/share/jupyter", ".jupyter")
 
 
+# Two notebooks at a time, each in its own kernel, when pytest-xdist is installed: nbval keeps a
+# notebook's cells in order on one worker under --dist loadscope (nbval's README, "Parallel
+# execution"). Much of a quick-mode notebook is single-threaded (imports, plotting), so two
+# overlap well on two cores.
+try:
+    import xdist  # noqa: F401
+    NBVAL_PARALLEL = ["-n", "2", "--dist", "loadscope"]
+except ImportError:
+    NBVAL_PARALLEL = []
+
+
 SKIP_DIRS = {".git", ".venv", "__pycache__", ".pytest_cache", "artifacts", "runs", ".ipynb_checkpoints"}
 
 
@@ -57,7 +68,8 @@ def sandbox(tmp_path_factory):
     home, log = tmp / "home", tmp / "network.log"
     home.mkdir()
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR")}
+           if k not in ("MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR")
+           and not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))}
     env.update(PYTHONPATH=os.pathsep.join([str(SANDBOX), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
                CARCOURSE_NET_LOG=str(log), HOME=str(home), CARCOURSE_QUICK="1", MPLBACKEND="Agg",
                CARCOURSE_PROGRESS="text")
@@ -101,7 +113,7 @@ def nbval_run(sandbox, probe):
     before = _files(REPO)
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "notebooks", "-p", "no:cacheprovider",
            "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "-q",
-           f"--junitxml={artifacts / 'nbval-report.xml'}"]
+           f"--junitxml={artifacts / 'nbval-report.xml'}", *NBVAL_PARALLEL]
     r = subprocess.run(cmd, cwd=REPO, env=sandbox["env"], capture_output=True, text=True, timeout=3600)
     return dict(returncode=r.returncode, output=r.stdout + r.stderr, before=before, after=_files(REPO))
 

@@ -64,3 +64,7 @@ def test_instructor_workflow_runs_make_test_and_keeps_artifacts_of_every_run():
     assert wf["jobs"]["test"]["env"]["CARCOURSE_QUICK"] == "1"
     makefile = (ROOT / "Makefile").read_text()
     assert "--junitxml=$(ARTIFACTS)/nbval-report.xml" in makefile  # nbval's report lands in artifacts/
+    # the tests left out of make test run weekly (and on a manual run)
+    slow = next(s for s in steps if "make test-slow" in s.get("run", ""))
+    assert "schedule" in slow["if"] and "schedule" in wf[True] and "test-slow:" in makefile
+    assert '-m "not slow"' in makefile

@@ -10,7 +10,11 @@ Chromium), Run → Run All Cells, then
 
 Screenshots of each notebook after the run and after reopening go to $CARCOURSE_ARTIFACTS/browser.
 Nothing here names a cell: the checks read each cell's source and outputs, so the test keeps
-working as the notebooks change. CARCOURSE_BROWSER_NOTEBOOKS=02,05 runs a subset (name prefixes)."""
+working as the notebooks change. CARCOURSE_BROWSER_NOTEBOOKS=02,05 runs a subset (name prefixes).
+
+`make test` runs one notebook here (04: figures, a widget, a progress bar, saved widget state);
+the other five are marked `slow` (about 3 of the suite's minutes): `make test-slow` and the
+weekly CI job run them. nbval already runs all six in `make test` (tests/test_notebook_sandbox.py)."""
 from __future__ import annotations
 
 import json
@@ -27,6 +31,9 @@ NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb
 ONLY = [s.strip() for s in os.environ.get("CARCOURSE_BROWSER_NOTEBOOKS", "").split(",") if s.strip()]
 if ONLY:
     NOTEBOOKS = [n for n in NOTEBOOKS if any(n.startswith(prefix) for prefix in ONLY)]
+IN_MAKE_TEST = "04_"  # the notebook make test runs in JupyterLab; the others are slow
+PARAMS = [n if ONLY or n.startswith(IN_MAKE_TEST) else pytest.param(n, marks=pytest.mark.slow)
+          for n in NOTEBOOKS]
 RUN_ALL_TIMEOUT_S = 45 * 60  # the slowest notebook on a busy 2-core machine, with room
 LONG_CELL_S, FEEDBACK_S = 10.0, 5.0
 WIDGET_ERRORS = ("Error displaying widget", "model not found")
@@ -180,7 +187,7 @@ def browser():
         b.close()
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
+@pytest.mark.parametrize("name", PARAMS)
 def test_notebook_runs_clean_in_jupyterlab(name, course_lab, browser):
     lab = course_lab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
