@@ -2,6 +2,7 @@
 reproducibility. Each case ends in a clear message naming what is wrong, or a counted fallback."""
 import os
 import signal
+import time
 import subprocess
 import sys
 import textwrap
@@ -139,6 +140,10 @@ def test_real_sigint_mid_run_keeps_history_and_best_weights(tiny_set):
         def on_iteration(self, iteration, loss, history):
             if iteration == 2 * history.iterations_per_epoch + 1:
                 os.kill(os.getpid(), signal.SIGINT)
+                # Python raises KeyboardInterrupt at its next check of the signal flag; waiting
+                # here makes that check happen in this frame, not in a finaliser that a garbage
+                # collection happens to run (there it would be printed and ignored)
+                time.sleep(5)
 
     model = build("cnn", width=4)
     h = fit(model, tiny_set, tiny_set, TrainConfig(epochs=10, batch_size=16, **FAST), [Snap()])
