@@ -6,9 +6,9 @@ import torch
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Under pytest-xdist (`make test` runs two workers on two cores) each worker, and every process
-# it starts (CLI runs, notebook kernels), computes on one thread. Two workers with two OpenMP
-# threads each on two cores would oversubscribe them, and OpenMP's spin-waiting then slows a
-# 15-second test to minutes.
+# it starts (CLI runs, notebook kernels), computes on one thread: two workers with two OpenMP
+# threads each oversubscribe two cores, and in a first try that made the 15-second gpu smoke
+# test take 8 minutes (OpenMP threads waiting on each other).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
