@@ -33,7 +33,7 @@ RECIPES = {
 def run(model_name: str, names: list[str], seeds: list[int], quick: bool = False) -> list[dict]:
     from carcourse.config import TrainConfig
     from carcourse.data import make_synthetic
-    from carcourse.evaluate import predict
+    from carcourse.evaluate import predict, report
     from carcourse.models import build
     from carcourse.shifts import shifted_test_sets
     from carcourse.train import fit
@@ -49,10 +49,8 @@ def run(model_name: str, names: list[str], seeds: list[int], quick: bool = False
             row = {"model": model_name, "recipe": name, "seed": seed, "val_acc": [round(a, 4) for a in h.val_acc],
                    "val_loss": [round(v, 4) for v in h.val_loss], "seconds": round(h.seconds, 1), "amp": h.amp}
             for sname, data in shifted.items():
-                p = predict(model, data)
-                correct = (p.predicted == data.labels).float()
-                per_class = [float(correct[data.labels == c].mean()) for c in (0, 1)]
-                row[sname] = {"acc": round(float(correct.mean()), 4), "bal": round(sum(per_class) / 2, 4)}
+                r = report(predict(model, data))
+                row[sname] = {"acc": round(r.accuracy, 4), "bal": round(r.balanced_accuracy, 4)}
             print(json.dumps(row), flush=True)
             rows.append(row)
     return rows

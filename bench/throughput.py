@@ -116,9 +116,8 @@ def measure(quick: bool = False, model_name: str = "cnn", batch: int = 32, amp: 
             repeats: int = 3) -> dict:
     """fit() vs the bare loop vs the textbook loop for one model, with the precision fit chooses
     (amp=None) or with mixed precision forced on/off (the layout stays the device default, as on
-    a CPU without bf16). fit and the bare
-    loop run alternately `repeats` times and the best of each counts, so a busy moment on a
-    shared machine does not decide the ratio."""
+    a CPU without bf16). fit and the bare loop run alternately `repeats` times and the best of
+    each counts, so a busy moment on a shared machine does not decide the ratio."""
     from carcourse.config import cpu_has_bf16, isa_limited, pick_device
     from carcourse.data import Splits, make_synthetic, save_folder
     from carcourse.models import build

@@ -27,15 +27,11 @@ HOME_CACHES = (".cache/matplotlib", ".config/matplotlib", ".cache/fontconfig", "
                ".local/share/jupyter", ".jupyter")
 
 
-# Two notebooks at a time, each in its own kernel, when pytest-xdist is installed: nbval keeps a
-# notebook's cells in order on one worker under --dist loadscope (nbval's README, "Parallel
+# Two notebooks at a time, each in its own kernel (pytest-xdist is a dev dependency): nbval keeps
+# a notebook's cells in order on one worker under --dist loadscope (nbval's README, "Parallel
 # execution"). Much of a quick-mode notebook is single-threaded (imports, plotting), so two
 # overlap well on two cores.
-try:
-    import xdist  # noqa: F401
-    NBVAL_PARALLEL = ["-n", "2", "--dist", "loadscope"]
-except ImportError:
-    NBVAL_PARALLEL = []
+NBVAL_PARALLEL = ["-n", "2", "--dist", "loadscope"]
 
 
 SKIP_DIRS = {".git", ".venv", "__pycache__", ".pytest_cache", "artifacts", "runs", ".ipynb_checkpoints"}
