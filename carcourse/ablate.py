@@ -179,9 +179,15 @@ class AblationResult:
     command: str | None
     seconds: float
     runs_trained: int
+    parts: list[dict[str, Any]] = field(default_factory=list)  # filled by merge(): one per run
 
     def ablation(self, name: str) -> list[AblationRow]:
         return [r for r in self.rows if r.ablation == name]
+
+    def part(self) -> dict[str, Any]:
+        """What this run (not a merged file) did: its ablations, command, time and machine."""
+        return {"only": list(self.config.only), "command": self.command, "seconds": self.seconds,
+                "runs_trained": self.runs_trained, "hardware": self.hardware}
 
     def to_json(self) -> dict[str, Any]:
         cfg = asdict(self.config)
@@ -193,8 +199,46 @@ class AblationResult:
                "recipe": self.recipe, "dataset": self.dataset,
                "ablations": {a: [r.to_json() for r in self.ablation(a)] for a in self.config.only},
                "lr_tuning": [t.to_json() for t in self.tuning],
-               "runs_trained": self.runs_trained, "seconds": self.seconds}
+               "runs_trained": self.runs_trained, "seconds": self.seconds,
+               "parts": self.parts or [self.part()]}
         return _finite(doc)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> "AblationResult":
+        """Rebuild a result from its ablation.json (for merging and plotting)."""
+        cfg = dict(doc["config"])
+        weights = cfg.pop("weights", None)
+        config = AblationConfig(**{**cfg, "only": tuple(cfg["only"]),
+                                   "lr_grid": {k: tuple(v) for k, v in cfg["lr_grid"].items()}})
+        config.weights = weights  # the file may be gone; the record stays
+        nan = float("nan")
+        rows = [AblationRow(r["ablation"], r["model"], r["setting"], r["options"], r["train"],
+                            [SeedResult(**{k: (nan if v is None and k in ("accuracy", "balanced_accuracy",
+                                                                           "roc_auc") else v)
+                                           for k, v in s.items()}) for s in r["per_seed"]],
+                            r["skipped"])
+                for name in config.only for r in doc["ablations"][name]]
+        tuning = [LrTuning(t["model"], t["optimizer"], t["grid"], t["chosen_lr"]) for t in doc["lr_tuning"]]
+        return cls(rows, tuning, config, doc["recipe"], doc["dataset"], doc["hardware"], doc["command"],
+                   doc["seconds"], doc["runs_trained"], list(doc.get("parts", [])))
+
+    def merge(self, older: "AblationResult") -> "AblationResult":
+        """This run's ablations plus those of `older` that this run did not redo, so that an
+        expensive ablation run on another day is not lost. Both must come from the same recipe,
+        data and run settings (`merge_problem`); a difference raises ValueError naming it."""
+        problem = merge_problem(self.config, self.recipe, older, self.dataset)
+        if problem:
+            raise ValueError(problem)
+        kept = [a for a in older.config.only if a not in self.config.only]
+        only = tuple(a for a in ABLATIONS if a in self.config.only or a in kept)
+        rows = [r for a in only for r in (self.ablation(a) if a in self.config.only else older.ablation(a))]
+        tuning = self.tuning + (older.tuning if "optimizer" in kept else [])
+        config = AblationConfig(**{**asdict(self.config), "weights": None, "only": only})
+        config.weights = self.config.weights or (older.config.weights if "pretrained" in kept else None)
+        return AblationResult(rows, tuning, config, self.recipe, self.dataset, self.hardware, self.command,
+                              older.seconds + self.seconds, older.runs_trained + self.runs_trained,
+                              (older.parts or [older.part()]) + [self.part()])
+
 
     def table(self) -> str:
         """A plain-text table: one line per row, mean ± sd over seeds."""
@@ -210,6 +254,23 @@ class AblationResult:
                          f"{r.mean('epochs_trained'):6.1f} {r.mean('best_epoch'):5.1f} {r.mean('seconds'):8.1f}")
         return "\n".join(lines)
 
+
+MERGE_SETTINGS = ("quick", "seeds", "seed", "epochs", "max_epochs", "patience", "lr_grid")
+
+
+def merge_problem(config: AblationConfig, recipe: dict[str, Any], older: AblationResult,
+                  dataset: dict[str, Any] | None = None) -> str | None:
+    """Why a run with `config` (and `recipe`, `dataset`) cannot be merged with `older`, or None.
+    Checked before training (without the dataset) and again after it."""
+    for key in MERGE_SETTINGS:
+        mine, theirs = getattr(config, key), getattr(older.config, key)
+        if mine != theirs:
+            return f"cannot merge: the stored ablation has {key}={theirs!r}, this run {mine!r}"
+    for key, mine, theirs in (("recipe", recipe, older.recipe), ("dataset", dataset, older.dataset)):
+        if mine is not None and mine != theirs:
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            return f"cannot merge: the stored ablation has another {key} ({', '.join(diff)})"
+    return None
 
 def _finite(value: Any) -> Any:
     """JSON has no NaN: write null instead."""
@@ -321,6 +382,18 @@ def tune_lr(runner: _Runner, model: str, optimizer: str, grid: tuple[float, ...]
     return LrTuning(model, optimizer, tried, chosen)
 
 
+def fingerprint(splits: Any) -> str:
+    """First 12 hex digits of the SHA-1 of every split's images and labels: two runs merge only
+    when they trained and tested on the very same pixels (a changed generator changes it)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for _, s in splits.items():
+        h.update(s.images.contiguous().numpy().tobytes())
+        h.update(s.labels.contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
 def ablation_data(config: AblationConfig):
     """The split the ablations train on: the exercise-sized synthetic set, or in quick mode a
     tiny 32-pixel one."""
@@ -381,7 +454,8 @@ def run_ablation(config: AblationConfig | None = None, splits: Any = None, comma
                                        {"weights": config.weights}))
     return AblationResult(
         rows=rows, tuning=tuning, config=config, recipe=TrainConfig().to_dict(),
-        dataset={"source": splits.source, "image_size": runner.image_size, **splits.summary()},
+        dataset={"source": splits.source, "image_size": runner.image_size, **splits.summary(),
+                 "sha1": fingerprint(splits)},
         hardware=hardware(device), command=command, seconds=time.perf_counter() - t0,
         runs_trained=len(runner.cache))
 
@@ -467,8 +541,17 @@ def add_subcommand(sub: Any) -> None:
                    + ",".join(ABLATIONS))
     p.add_argument("--out", default=None, help="folder for ablation.json and ablation.png")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
+    p.add_argument("--merge", action="store_true", help="keep the ablations already in "
+                   "OUT/ablation.json that this run does not redo (same recipe, data and settings)")
     p.add_argument("--no-progress", action="store_true", help="print only the final table")
     p.set_defaults(func=main)
+
+
+def _read_stored(path: Path) -> AblationResult:
+    try:
+        return AblationResult.from_json(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--merge: {path} is not an ablation.json this version can read ({exc})") from exc
 
 
 def main(args: Any) -> int:
@@ -478,13 +561,30 @@ def main(args: Any) -> int:
     matplotlib.use("Agg")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out}: exists and is not a folder")
+    stored = Path(args.out or ".") / "ablation.json"
+    if args.merge and not (args.out and stored.is_file()):
+        raise ValueError(f"--merge: no {stored} to merge into" if args.out else "--merge needs --out DIR")
+    older = _read_stored(stored) if args.merge else None
     config = AblationConfig(quick=True if args.quick else None, seeds=args.seeds, seed=args.seed,
                             epochs=args.epochs, weights=args.weights, device=args.device,
                             only=args.only, progress=not args.no_progress)
+    if older is not None:  # refuse now, not after hours of training
+        from .train import TrainConfig
+
+        problem = merge_problem(config, TrainConfig().to_dict(), older)
+        if problem:
+            raise ValueError(f"--merge {stored}: {problem}")
     result = run_ablation(config, command="python -m carcourse " + " ".join(getattr(args, "argv", [])),
                           log=print if config.progress else (lambda s: None))
     print(result.table())
     print(f"{result.runs_trained} training runs in {result.seconds:.0f} s on {result.hardware['device']}")
+    if older is not None:
+        problem = merge_problem(result.config, result.recipe, older, result.dataset)
+        if problem:  # the data differ (another generator): keep this run's results beside the old
+            kept = write_outputs(result, Path(args.out) / "unmerged")
+            raise ValueError(f"--merge {stored}: {problem}; this run was written to {kept}/")
+        result = result.merge(older)
+        print(f"merged with {stored}: {', '.join(result.config.only)}")
     if args.out:
         write_outputs(result, args.out)
         print(f"wrote {args.out}/ablation.json and {args.out}/ablation.png")

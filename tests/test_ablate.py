@@ -145,3 +145,43 @@ def test_a_learning_rate_that_diverges_is_recorded_and_never_chosen(tiny_splits)
     assert "Infinity" not in json.dumps(ablate._finite(tuning.to_json()))
     (blown_run, _), = [v for k, v in runner.cache.items() if ("lr", 1e3) in k.train]
     assert blown_run.diverged and blown_run.best_epoch is None and blown_run.accuracy != blown_run.accuracy
+
+
+def test_a_stored_ablation_reads_back_as_the_same_json(tiny_splits):
+    result = run_ablation(AblationConfig(quick=True, only=("width", "pretrained")), splits=tiny_splits)
+    doc = json.loads(json.dumps(result.to_json()))
+    assert ablate.AblationResult.from_json(doc).to_json() == doc
+    assert len(doc["dataset"]["sha1"]) == 12 and doc["parts"][0]["only"] == ["width", "pretrained"]
+
+
+def test_merge_keeps_the_stored_ablations_this_run_does_not_redo(tiny_splits):
+    width = run_ablation(AblationConfig(quick=True, only=("width",)), splits=tiny_splits, command="first")
+    pre = run_ablation(AblationConfig(quick=True, only=("pretrained",)), splits=tiny_splits, command="second")
+    merged = pre.merge(ablate.AblationResult.from_json(json.loads(json.dumps(width.to_json()))))
+    doc = merged.to_json()
+    assert list(doc["ablations"]) == ["width", "pretrained"]
+    assert doc["ablations"]["width"] == width.to_json()["ablations"]["width"]
+    assert doc["runs_trained"] == width.runs_trained + 0 == 3
+    assert [p["command"] for p in doc["parts"]] == ["first", "second"]
+    assert doc["seconds"] == pytest.approx(width.seconds + pre.seconds)
+    redo = run_ablation(AblationConfig(quick=True, only=("width",), epochs=2), splits=tiny_splits)
+    with pytest.raises(ValueError, match="stored ablation has epochs=1, this run 2"):
+        redo.merge(width)
+    other = make_synthetic(n_train=64, n_val=32, n_test_notcar=22, n_test_car=10, size=32, seed=1)
+    with pytest.raises(ValueError, match=r"another dataset \(sha1, source\)"):
+        run_ablation(AblationConfig(quick=True, only=("pretrained",)), splits=other).merge(width)
+
+
+def test_merge_with_other_settings_is_refused_before_any_training(tmp_path, capsys, monkeypatch):
+    from carcourse.cli import main
+
+    assert main(["ablate", "--quick", "--no-progress", "--merge", "--out", str(tmp_path)]) == 2
+    assert f"--merge: no {tmp_path / 'ablation.json'} to merge into" in capsys.readouterr().err
+    assert main(["ablate", "--quick", "--no-progress", "--only", "pretrained", "--out", str(tmp_path)]) == 0
+    monkeypatch.setattr(ablate, "run_ablation", lambda *a, **k: pytest.fail("trained before refusing"))
+    assert main(["ablate", "--quick", "--no-progress", "--seeds", "2", "--only", "width", "--merge",
+                 "--out", str(tmp_path)]) == 2
+    assert "stored ablation has seeds=1, this run 2" in capsys.readouterr().err
+    (tmp_path / "ablation.json").write_text("{}")
+    assert main(["ablate", "--quick", "--no-progress", "--merge", "--out", str(tmp_path)]) == 2
+    assert "is not an ablation.json this version can read" in capsys.readouterr().err
