@@ -21,6 +21,13 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _whole(text: str, option: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{option} must be a whole number or 'auto', got {text!r}") from None
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     import matplotlib
 
@@ -36,7 +43,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     try:
         result = run_compare(data=args.data, epochs=args.epochs, seeds=args.seeds, quick=quick,
                              out=args.out, device=device, progress=not args.no_progress,
-                             seed=args.seed, command=prefix + " ".join(args.argv))
+                             seed=args.seed, command=prefix + " ".join(args.argv),
+                             workers=None if args.workers == "auto" else _whole(args.workers, "--workers"))
     finally:
         distributed.shutdown()
     if result is None:  # not rank 0: rank 0 reports
@@ -79,12 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="train the SmallCNN and ResNet18 on the same split and compare them")
     p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder tree "
                    "root/{train,val,test}/{class}/*")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per model (default 12, quick 3)")
+    from .presets import FULL, QUICK
+
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"epochs per model (default {FULL.compare_epochs}, quick {QUICK.compare_epochs})")
     p.add_argument("--seeds", type=int, default=1, help="training runs per model (mean ± sd)")
     p.add_argument("--seed", type=int, default=0, help="data seed and first training seed")
     p.add_argument("--quick", action="store_true", help="small data and few epochs (CI)")
     p.add_argument("--out", default=None, help="folder for report.json and figures")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best available)")
+    p.add_argument("--workers", default="1", help="training runs side by side, one process each: "
+                   "'auto' (2 on a multi-core CPU, 1 on a GPU) or a number; default 1, one run at a "
+                   "time, which reproduces answers/results digit for digit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_compare)
     p = sub.add_parser("student", help="write the student edition: solutions stubbed, outputs cleared, "

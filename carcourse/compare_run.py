@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from .history import History
 from .models import build, count_parameters
 from .presets import preset
 from .progress import RunTable
+from .side_by_side import RunOutput, RunSpec, auto_workers, check_workers, train_side_by_side
 from .train import fit
 
 MODELS = ("cnn", "resnet18")
@@ -98,19 +100,24 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
                 quick: bool | None = None, out: str | Path | None = None,
                 device: str | None = None, progress: bool = True, seed: int = 0,
                 models: tuple[str, ...] = MODELS, model_options: dict[str, dict] | None = None,
-                command: str | None = None) -> CompareResult | None:
+                command: str | None = None, workers: int | None = 1) -> CompareResult | None:
     """Train each model `seeds` times on the same split and compare them on the test set.
 
     `data` is "synthetic", a folder path, or a Splits object; `quick` (None: CARCOURSE_QUICK)
     picks the preset that sizes the synthetic data and the default epochs. Returns a
     CompareResult (its to_json() is report.json); writes `out/report.json` and figures when
     `out` is given.
+    `workers`: training runs side by side, one process each (carcourse.side_by_side); None picks
+    2 on a multi-core CPU and 1 elsewhere. The default 1 trains one run at a time, as the stored
+    answers/results were made; side by side gives the same numbers on every rerun, but not
+    digit for digit the one-at-a-time numbers.
     Under torchrun (see carcourse.distributed) the ranks share the training and rank 0 alone
     evaluates, writes and returns the result; the other ranks return None."""
     size = preset(quick)
     quick = size.quick
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
+    workers = check_workers(workers)
     epochs = epochs if epochs is not None else size.compare_epochs
     t0 = time.perf_counter()
     if isinstance(data, Splits):
@@ -123,12 +130,12 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
     dev = pick_device(device)
     lead = ddp.rank() == 0
     progress = progress and lead
-    reports, histories, trained, extra, model_json = {}, {}, {}, {}, {}
-    with RunTable(len(models) * seeds, desc="models × seeds", enabled=progress) as table:
-        for name in models:
-            reports[name], histories[name] = [], []
-            for k in range(seeds):
-                run_seed = seed + k
+    runs = [(name, seed + k) for name in models for k in range(seeds)]
+    workers = auto_workers(dev, len(runs)) if workers is None else (1 if ddp.world_size() > 1 else workers)
+    reports, histories, trained, extra, model_json = {n: [] for n in models}, {n: [] for n in models}, {}, {}, {}
+    with RunTable(len(runs), desc="models × seeds", enabled=progress) as table:
+        if workers == 1:
+            for name, run_seed in runs:
                 model = build(name, num_classes=len(splits.classes), seed=run_seed,
                               **(model_options or {}).get(name, {}))
                 config = TrainConfig(epochs=epochs, seed=run_seed, device=str(dev), progress=progress)
@@ -136,18 +143,37 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
                     print(f"{name} seed {run_seed}: {count_parameters(model):,} parameters, {epochs} epochs on {dev}")
                 history = fit(model, splits.train, splits.val, config)
                 histories[name].append(history)
-                if k == 0:
+                if run_seed == seed:
                     trained[name] = model
-                predictions = predict_gathered(model, splits.test)
+                predictions = predict_gathered(model, splits.test)  # None on ranks other than 0
                 if predictions is not None:
                     reports[name].append(report(predictions))
                     table.add({"model": name, "seed": run_seed, "test accuracy": reports[name][-1].accuracy,
                                "seconds": history.seconds})
-            if not lead:
-                continue
-            extra[name], model_json[name] = _model_summary(reports[name], histories[name], trained[name], seed)
+        else:
+            specs = [RunSpec(name, run_seed, epochs, str(dev), len(splits.classes), (model_options or {}).get(name, {}))
+                     for name, run_seed in runs]
+            finished = {}
+
+            def on_done(output: RunOutput) -> None:  # a table row as soon as a run ends
+                spec = output.spec
+                preds = Predictions.from_logits(output.logits, splits.test.labels, splits.test.classes)
+                finished[spec.model, spec.seed] = (_rebuild(output, dev), output.history, report(preds))
+                table.add({"model": spec.model, "seed": spec.seed,
+                           "test accuracy": finished[spec.model, spec.seed][2].accuracy,
+                           "seconds": output.history.seconds})
+
+            _train_side_by_side(specs, splits, workers, progress, on_done)
+            for name, run_seed in runs:  # in the order of `runs`, whichever finished first
+                model, history, rep = finished[name, run_seed]
+                histories[name].append(history)
+                reports[name].append(rep)
+                if run_seed == seed:
+                    trained[name] = model
     if not lead:
         return None
+    for name in models:
+        extra[name], model_json[name] = _model_summary(reports[name], histories[name], trained[name], seed)
     # --- per-kind error tables and shifted test sets (carcourse.shifts owns this) ---
     from .shifts import robustness_entries
     robustness = robustness_entries(model_json, trained, reports, splits, seed=seed)
@@ -171,6 +197,33 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
     if out is not None:
         write_outputs(result, Path(out))
     return result
+
+
+def _train_side_by_side(specs: list[RunSpec], splits: Splits, workers: int, progress: bool,
+                        on_done: Any = None) -> list[RunOutput]:
+    """train_side_by_side with a progress bar over every epoch of every run."""
+    from .progress import bar
+
+    epochs_total = sum(s.epochs for s in specs)
+    if progress:
+        print(f"{len(specs)} training runs, {workers} side by side (one process and "
+              f"{max(1, (os.cpu_count() or 1) // workers)} thread(s) each)", flush=True)
+    with bar(total=epochs_total, desc="epochs", unit="epoch", disable=not progress) as pbar:
+        def on_epoch(model: str, seed: int, epoch: int, epochs: int) -> None:
+            pbar.update(1)
+            pbar.set_postfix_str(f"{model} seed {seed}: epoch {epoch}/{epochs}")
+        return train_side_by_side(specs, splits, workers, on_epoch=on_epoch, on_done=on_done)
+
+
+def _rebuild(output: RunOutput, device: torch.device) -> nn.Module:
+    """The trained model of a side-by-side run, on `device` and in the layout fit() chose."""
+    spec = output.spec
+    model = build(spec.model, num_classes=spec.num_classes, seed=spec.seed, **spec.options)
+    model.load_state_dict(output.state)
+    model = model.to(device)
+    if output.history.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def _model_summary(reports: list[Report], histories: list[History], model: nn.Module,
