@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--only data,throughput,sweep,recipe,notebooks]: run the benchmark suite.
+"""python -m bench [--quick] [--only data,throughput,sweep,recipe,sidebyside,notebooks]: run the benchmark suite.
 
 Each benchmark prints a table and a JSON line; a last JSON line gathers them all."""
 import argparse
@@ -6,10 +6,10 @@ import json
 import sys
 
 from . import data as data_bench
-from . import notebooks, recipe, throughput
+from . import notebooks, recipe, side_by_side, throughput
 
 BENCHES = {"data": data_bench.main, "throughput": throughput.main, "sweep": throughput.sweep_main,
-           "recipe": recipe.main,
+           "recipe": recipe.main, "sidebyside": side_by_side.main,
            "notebooks": notebooks.main}
 
 
