@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from .history import History
 from .models import build, count_parameters
 from .presets import preset
 from .progress import RunTable
-from .side_by_side import RunOutput, RunSpec, auto_workers, check_workers, train_side_by_side
+from .side_by_side import RunOutput, RunSpec, auto_workers, check_workers, train_side_by_side, usable_cores
 from .train import fit
 
 MODELS = ("cnn", "resnet18")
@@ -207,7 +206,7 @@ def _train_side_by_side(specs: list[RunSpec], splits: Splits, workers: int, prog
     epochs_total = sum(s.epochs for s in specs)
     if progress:
         print(f"{len(specs)} training runs, {workers} side by side (one process and "
-              f"{max(1, (os.cpu_count() or 1) // workers)} thread(s) each)", flush=True)
+              f"{max(1, usable_cores() // workers)} thread(s) each)", flush=True)
     with bar(total=epochs_total, desc="epochs", unit="epoch", disable=not progress) as pbar:
         def on_epoch(model: str, seed: int, epoch: int, epochs: int) -> None:
             pbar.update(1)

@@ -44,12 +44,19 @@ class RunOutput:
     logits: torch.Tensor
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells, else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def auto_workers(device: torch.device | str, runs: int, cores: int | None = None) -> int:
     """2 on a CPU with at least 2 cores when there are at least 2 runs, else 1 (GPU, MPS, one
     run, one core, or under torchrun, which already spreads the work)."""
     from . import distributed as ddp
 
-    cores = cores if cores is not None else (os.cpu_count() or 1)
+    cores = cores if cores is not None else usable_cores()
     if torch.device(device).type != "cpu" or runs < 2 or cores < 2 or ddp.world_size() > 1:
         return 1
     return 2
@@ -116,7 +123,7 @@ def train_side_by_side(specs: list[RunSpec], splits: Any, workers: int = 2,
 
     if not specs:
         return []
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, usable_cores() // workers)
     ctx = mp.get_context("spawn")
     messages = ctx.Queue()
     cost = {"resnet18": 3.0}  # a ResNet18 epoch costs about three SmallCNN epochs on a CPU
