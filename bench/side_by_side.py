@@ -18,18 +18,16 @@ def measure(quick: bool, model: str) -> dict:
     from carcourse.config import cpu_has_bf16, isa_limited, pick_device
     from carcourse.data import make_synthetic
     from carcourse.evaluate import predict
-    from carcourse.models import build
     from carcourse.side_by_side import RunSpec, train_side_by_side
-    from carcourse.train import TrainConfig, fit
 
     n_train = 512 if quick else 4200
     splits = make_synthetic(n_train=n_train, n_val=128, n_test_notcar=64, n_test_car=64, seed=0)
     epochs = 1 if quick else 2
     specs = [RunSpec(model, seed, epochs, "cpu", 2) for seed in (0, 1)]
     t0, alone = time.perf_counter(), []
-    for s in specs:
-        net = build(s.model, seed=s.seed)
-        history = fit(net, splits.train, splits.val, TrainConfig(epochs=s.epochs, seed=s.seed, progress=False))
+    for s in specs:  # what compare does with workers=1
+        net = s.build()
+        history = s.fit(net, splits.train, splits.val)
         predict(net, splits.test)
         alone.append(history.images_per_second)
     one_at_a_time = time.perf_counter() - t0

@@ -13,15 +13,14 @@ import torch
 from torch import nn
 
 from . import distributed as ddp
-from .config import TrainConfig, hardware, pick_device, versions
+from .config import hardware, pick_device, versions
 from .data import Splits, load_folder, make_synthetic
 from .evaluate import Comparison, Predictions, Report, compare, positive_index, predict, report, roc_auc
 from .history import History
-from .models import build, count_parameters
+from .models import count_parameters
 from .presets import preset
 from .progress import RunTable
 from .side_by_side import RunOutput, RunSpec, auto_workers, check_workers, train_side_by_side, usable_cores
-from .train import fit
 
 MODELS = ("cnn", "resnet18")
 
@@ -129,46 +128,38 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
     dev = pick_device(device)
     lead = ddp.rank() == 0
     progress = progress and lead
-    runs = [(name, seed + k) for name in models for k in range(seeds)]
-    workers = auto_workers(dev, len(runs)) if workers is None else (1 if ddp.world_size() > 1 else workers)
+    specs = [RunSpec(name, seed + k, epochs, str(dev), len(splits.classes), (model_options or {}).get(name, {}))
+             for name in models for k in range(seeds)]
+    workers = auto_workers(dev, len(specs)) if workers is None else (1 if ddp.world_size() > 1 else workers)
     reports, histories, trained, extra, model_json = {n: [] for n in models}, {n: [] for n in models}, {}, {}, {}
-    with RunTable(len(runs), desc="models × seeds", enabled=progress) as table:
+    finished = {}
+    with RunTable(len(specs), desc="models × seeds", enabled=progress) as table:
+        def record(spec: RunSpec, model: nn.Module, history: History, predictions: Predictions | None) -> None:
+            """Keep a finished run (the model of the first seed only) and add its table row."""
+            rep = report(predictions) if predictions is not None else None  # None on ranks other than 0
+            finished[spec.model, spec.seed] = (model if spec.seed == seed else None, history, rep)
+            if rep is not None:
+                table.add({"model": spec.model, "seed": spec.seed, "test accuracy": rep.accuracy,
+                           "seconds": history.seconds})
+
         if workers == 1:
-            for name, run_seed in runs:
-                model = build(name, num_classes=len(splits.classes), seed=run_seed,
-                              **(model_options or {}).get(name, {}))
-                config = TrainConfig(epochs=epochs, seed=run_seed, device=str(dev), progress=progress)
+            for spec in specs:
+                model = spec.build()
                 if progress:
-                    print(f"{name} seed {run_seed}: {count_parameters(model):,} parameters, {epochs} epochs on {dev}")
-                history = fit(model, splits.train, splits.val, config)
-                histories[name].append(history)
-                if run_seed == seed:
-                    trained[name] = model
-                predictions = predict_gathered(model, splits.test)  # None on ranks other than 0
-                if predictions is not None:
-                    reports[name].append(report(predictions))
-                    table.add({"model": name, "seed": run_seed, "test accuracy": reports[name][-1].accuracy,
-                               "seconds": history.seconds})
+                    print(f"{spec.model} seed {spec.seed}: {count_parameters(model):,} parameters, {epochs} epochs on {dev}")
+                history = spec.fit(model, splits.train, splits.val, progress=progress)
+                record(spec, model, history, predict_gathered(model, splits.test))
         else:
-            specs = [RunSpec(name, run_seed, epochs, str(dev), len(splits.classes), (model_options or {}).get(name, {}))
-                     for name, run_seed in runs]
-            finished = {}
-
-            def on_done(output: RunOutput) -> None:  # a table row as soon as a run ends
-                spec = output.spec
-                preds = Predictions.from_logits(output.logits, splits.test.labels, splits.test.classes)
-                finished[spec.model, spec.seed] = (_rebuild(output, dev), output.history, report(preds))
-                table.add({"model": spec.model, "seed": spec.seed,
-                           "test accuracy": finished[spec.model, spec.seed][2].accuracy,
-                           "seconds": output.history.seconds})
-
-            _train_side_by_side(specs, splits, workers, progress, on_done)
-            for name, run_seed in runs:  # in the order of `runs`, whichever finished first
-                model, history, rep = finished[name, run_seed]
-                histories[name].append(history)
-                reports[name].append(rep)
-                if run_seed == seed:
-                    trained[name] = model
+            _train_side_by_side(specs, splits, workers, progress, lambda out: record(
+                out.spec, _rebuild(out, dev), out.history,
+                Predictions.from_logits(out.logits, splits.test.labels, splits.test.classes)))
+    for spec in specs:  # in the order of `specs`, whichever finished first
+        model, history, rep = finished[spec.model, spec.seed]
+        histories[spec.model].append(history)
+        if rep is not None:
+            reports[spec.model].append(rep)
+        if model is not None:
+            trained[spec.model] = model
     if not lead:
         return None
     for name in models:
@@ -216,8 +207,7 @@ def _train_side_by_side(specs: list[RunSpec], splits: Splits, workers: int, prog
 
 def _rebuild(output: RunOutput, device: torch.device) -> nn.Module:
     """The trained model of a side-by-side run, on `device` and in the layout fit() chose."""
-    spec = output.spec
-    model = build(spec.model, num_classes=spec.num_classes, seed=spec.seed, **spec.options)
+    model = output.spec.build()
     model.load_state_dict(output.state)
     model = model.to(device)
     if output.history.channels_last:

@@ -33,6 +33,21 @@ class RunSpec:
     num_classes: int
     options: dict[str, Any] = field(default_factory=dict)
 
+    def build(self):
+        """The untrained model of this run (same seed, same weights in any process)."""
+        from .models import build
+
+        return build(self.model, num_classes=self.num_classes, seed=self.seed, **self.options)
+
+    def fit(self, model, train, val, progress: bool = False, callbacks=()) -> History:
+        """Train `model` (from build()) with the default recipe for this run's epochs and seed:
+        the one place both `compare` paths (one at a time, side by side) train a run."""
+        from .config import TrainConfig
+        from .train import fit
+
+        config = TrainConfig(epochs=self.epochs, seed=self.seed, device=self.device, progress=progress)
+        return fit(model, train, val, config, callbacks=callbacks)
+
 
 @dataclass
 class RunOutput:
@@ -93,16 +108,12 @@ class _EpochMessages(Callback):
 
 
 def _run(spec: RunSpec) -> RunOutput:
-    from .config import TrainConfig
     from .evaluate import predict
-    from .models import build
-    from .train import fit
 
     w = _WORKER
-    model = build(spec.model, num_classes=spec.num_classes, seed=spec.seed, **spec.options)
-    config = TrainConfig(epochs=spec.epochs, seed=spec.seed, device=spec.device, progress=False)
-    history = fit(model, w["train"], w["val"], config,
-                  callbacks=[_EpochMessages((spec.model, spec.seed), spec.epochs, w["messages"])])
+    model = spec.build()
+    history = spec.fit(model, w["train"], w["val"], callbacks=[
+        _EpochMessages((spec.model, spec.seed), spec.epochs, w["messages"])])
     logits = predict(model, w["test"]).logits
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return RunOutput(spec, history, state, logits)
