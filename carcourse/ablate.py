@@ -579,11 +579,11 @@ def main(args: Any) -> int:
     print(result.table())
     print(f"{result.runs_trained} training runs in {result.seconds:.0f} s on {result.hardware['device']}")
     if older is not None:
-        problem = merge_problem(result.config, result.recipe, older, result.dataset)
-        if problem:  # the data differ (another generator): keep this run's results beside the old
+        try:
+            result = result.merge(older)
+        except ValueError as exc:  # the data differ (another generator): keep this run beside the old
             kept = write_outputs(result, Path(args.out) / "unmerged")
-            raise ValueError(f"--merge {stored}: {problem}; this run was written to {kept}/")
-        result = result.merge(older)
+            raise ValueError(f"--merge {stored}: {exc}; this run was written to {kept}/") from exc
         print(f"merged with {stored}: {', '.join(result.config.only)}")
     if args.out:
         write_outputs(result, args.out)

@@ -185,3 +185,19 @@ def test_merge_with_other_settings_is_refused_before_any_training(tmp_path, caps
     (tmp_path / "ablation.json").write_text("{}")
     assert main(["ablate", "--quick", "--no-progress", "--merge", "--out", str(tmp_path)]) == 2
     assert "is not an ablation.json this version can read" in capsys.readouterr().err
+
+
+def test_merge_onto_other_pixels_keeps_this_run_in_unmerged(tmp_path, capsys):
+    from carcourse.cli import main
+
+    assert main(["ablate", "--quick", "--no-progress", "--only", "pretrained", "--out", str(tmp_path)]) == 0
+    stored = tmp_path / "ablation.json"
+    doc = json.loads(stored.read_text())
+    doc["dataset"]["sha1"] = "000000000000"  # as if another generator had drawn the stored run
+    stored.write_text(json.dumps(doc))
+    assert main(["ablate", "--quick", "--no-progress", "--only", "pretrained", "--merge",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "another dataset (sha1)" in err and "this run was written to" in err
+    assert json.loads((tmp_path / "unmerged" / "ablation.json").read_text())["dataset"]["sha1"] != "000000000000"
+    assert json.loads(stored.read_text())["dataset"]["sha1"] == "000000000000"  # the stored file untouched
