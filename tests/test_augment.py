@@ -137,17 +137,16 @@ def test_photometric_runs_on_the_gpu_with_a_gpu_generator(batch):
 
 
 # ---- bench/augment_shift.py's pieces -----------------------------------------------------------
-def test_stand_in_shifts_keep_labels_and_counts_and_change_every_image(quick_splits):
-    from bench.augment_shift import SHIFTS, shifted_sets
+def test_augment_bench_scores_the_generators_shifts_with_the_test_splits_class_counts(quick_splits):
+    from bench.augment_shift import shifted_sets
+    from carcourse.shifts import SHIFTS
 
     test = quick_splits.test
     sets = shifted_sets(test)
     assert list(sets) == list(SHIFTS)
     for name, s in sets.items():
-        assert torch.equal(s.labels, test.labels) and s.images.shape == test.images.shape, name
-        moved = (s.images.float() - test.images.float()).abs().mean(dim=(1, 2, 3))
-        assert bool((moved > 1).all()), name
-    assert torch.equal(shifted_sets(test)["blur+noise"].images, sets["blur+noise"].images)
+        assert s.class_counts() == test.class_counts(), name
+        assert s.images.shape == test.images.shape, name
 
 
 def test_photometric_wrapper_augments_only_in_training_mode():
