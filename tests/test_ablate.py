@@ -201,3 +201,22 @@ def test_merge_onto_other_pixels_keeps_this_run_in_unmerged(tmp_path, capsys):
     assert "another dataset (sha1)" in err and "this run was written to" in err
     assert json.loads((tmp_path / "unmerged" / "ablation.json").read_text())["dataset"]["sha1"] != "000000000000"
     assert json.loads(stored.read_text())["dataset"]["sha1"] == "000000000000"  # the stored file untouched
+
+
+def test_ablations_run_side_by_side_merge_into_one_file_in_ablation_order(tiny_splits, tmp_path):
+    from bench.merge_ablations import main as merge_main, merge_files
+
+    for name in ("pretrained", "width"):  # written out of order, as parallel processes finish
+        r = run_ablation(AblationConfig(quick=True, only=(name,)), splits=tiny_splits, command=name)
+        ablate.write_outputs(r, tmp_path / name)
+    merged = merge_files([tmp_path / "pretrained" / "ablation.json", tmp_path / "width" / "ablation.json"])
+    assert merged.config.only == ("width", "pretrained")
+    assert [p["command"] for p in merged.to_json()["parts"]] == ["width", "pretrained"]
+    assert merge_main([str(tmp_path / "width"), str(tmp_path / "pretrained"), "--out", str(tmp_path / "all")]) == 0
+    doc = json.loads((tmp_path / "all" / "ablation.json").read_text())
+    assert list(doc["ablations"]) == ["width", "pretrained"] and (tmp_path / "all" / "ablation.png").is_file()
+    with pytest.raises(ValueError, match="'width' is in both"):
+        merge_files([tmp_path / "width" / "ablation.json", tmp_path / "all" / "ablation.json"])
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="bad.json: not an ablation.json"):
+        merge_files([tmp_path / "bad.json"])

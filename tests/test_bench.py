@@ -27,3 +27,19 @@ def test_time_to_target_ratio_is_a_lower_bound_only_when_the_textbook_never_gets
     assert time_to_target_ratio({"seconds": 188.1, "seconds_run": 188.1}, {"seconds": 62.9}) == (188.1 / 62.9, False)
     assert time_to_target_ratio({"seconds": None, "seconds_run": 300.0}, {"seconds": 60.0}) == (5.0, True)
     assert time_to_target_ratio({"seconds": 10.0, "seconds_run": 10.0}, {"seconds": None}) == (None, False)
+
+
+def test_recipe_bench_takes_the_median_seed_and_a_run_that_never_got_there_only_as_a_lower_bound():
+    from bench.recipe import median_time_to_target, time_to_target_ratio
+
+    def run(seconds, seconds_run=None):
+        return {"seconds": seconds, "seconds_run": seconds_run or seconds}
+
+    # one lucky early crossing among three seeds does not set the figure
+    assert median_time_to_target([run(20.0), run(60.0), run(70.0)]) == {"seconds": 60.0, "seconds_run": 60.0}
+    # one seed never reached the target: the median (middle run) still did
+    assert median_time_to_target([run(None, 300.0), run(50.0), run(40.0)])["seconds"] == 50.0
+    # most seeds never reached it: no time to target, only the lower bound
+    textbook = median_time_to_target([run(None, 300.0), run(None, 280.0), run(100.0)])
+    assert textbook == {"seconds": None, "seconds_run": 280.0}
+    assert time_to_target_ratio(textbook, median_time_to_target([run(30.0), run(35.0), run(40.0)])) == (8.0, True)
