@@ -461,6 +461,43 @@ def run_ablation(config: AblationConfig | None = None, splits: Any = None, comma
 
 
 # ----------------------------------------------------------------------------------------------
+# what each change does
+# ----------------------------------------------------------------------------------------------
+REFERENCE_SETTING = {"width": "width 32"}  # the SmallCNN's own width; elsewhere the first row
+
+
+def effects(result: AblationResult, metric: str = "accuracy"):
+    """pandas DataFrame, one row per changed setting: the change in `metric` against the
+    reference setting of its ablation and model (width 32; else the first row: ImageNet stem,
+    the fixed budget, Adam, from scratch), paired by seed (the same seed gives both runs the same
+    data order and initial weights where the architecture allows). `same_sign` is True when every
+    seed's difference points the same way: with 3 seeds that is the most the runs can say, and a
+    mean difference smaller than the seed spread (`sd_reference`) is no effect shown."""
+    import pandas as pd
+
+    out = []
+    for name in result.config.only:
+        rows = [r for r in result.ablation(name) if not r.skipped]
+        for model in dict.fromkeys(r.model for r in rows):
+            group = [r for r in rows if r.model == model]
+            ref = next((r for r in group if r.setting == REFERENCE_SETTING.get(name)), group[0])
+            by_seed = {s.seed: getattr(s, metric) for s in ref.runs}
+            for r in group:
+                if r is ref:
+                    continue
+                diffs = [getattr(s, metric) - by_seed[s.seed] for s in r.runs if s.seed in by_seed]
+                if not diffs:
+                    continue
+                out.append({"ablation": name, "model": model, "reference": ref.setting, "setting": r.setting,
+                            "reference_mean": ref.mean(metric), "setting_mean": r.mean(metric),
+                            "difference": float(np.mean(diffs)), "per_seed": [round(d, 4) for d in diffs],
+                            "same_sign": all(d > 0 for d in diffs) or all(d < 0 for d in diffs),
+                            "sd_reference": ref.sd(metric),
+                            "epochs_reference": ref.mean("epochs_trained"), "epochs": r.mean("epochs_trained")})
+    return pd.DataFrame(out)
+
+
+# ----------------------------------------------------------------------------------------------
 # output
 # ----------------------------------------------------------------------------------------------
 def plot_ablation(result: AblationResult):

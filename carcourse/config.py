@@ -234,9 +234,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     augment: bool = True  # random flips and 90° rotations (the 8 symmetries of a square patch)
-    # photometric jitter (brightness, contrast, colour, haze, blur, noise, scale: carcourse.augment)
-    # on top of the flips; off by default: on the shifted test sets it has not yet been shown to pay
-    photometric: bool = False
+    # photometric jitter on top of the flips (carcourse.augment.PhotometricConfig: haze, blur and
+    # sensor noise on 30 % of the images): under doubled haze, blur and noise it lifts the SmallCNN's
+    # balanced accuracy by about 5 points at the same unshifted accuracy (bench/augment_shift.py)
+    photometric: bool = True
     drop_last: bool = False
     seed: int = 0
     device: str | None = None

@@ -220,3 +220,25 @@ def test_ablations_run_side_by_side_merge_into_one_file_in_ablation_order(tiny_s
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ValueError, match="bad.json: not an ablation.json"):
         merge_files([tmp_path / "bad.json"])
+
+
+def test_effects_pair_each_setting_with_its_reference_seed_by_seed():
+    from carcourse.ablate import AblationResult, AblationRow, SeedResult, effects
+
+    def row(ablation, model, setting, accs):
+        return AblationRow(ablation, model, setting, runs=[SeedResult(seed, a, a, a, 8, 8, 1.0)
+                                                          for seed, a in enumerate(accs)])
+
+    rows = [row("width", "cnn", "width 16", [0.90, 0.91, 0.92]), row("width", "cnn", "width 32", [0.95, 0.93, 0.94]),
+            row("width", "cnn", "width 64", [0.96, 0.92, 0.95]),
+            row("stem", "resnet18", "imagenet stem", [0.94, 0.94, 0.94]),
+            row("stem", "resnet18", "small stem", [0.96, 0.97, 0.95]),
+            AblationRow("pretrained", "resnet18", "pretrained weights file", skipped="no file")]
+    result = AblationResult(rows, [], AblationConfig(quick=True, only=("width", "stem", "pretrained")), {}, {}, {},
+                            None, 0.0, 0)
+    e = effects(result).set_index("setting")
+    assert list(e.index) == ["width 16", "width 64", "small stem"]  # references and skipped rows are not rows
+    assert e.loc["width 16", "reference"] == "width 32"
+    assert e.loc["width 16", "per_seed"] == [-0.05, -0.02, -0.02] and e.loc["width 16", "same_sign"]
+    assert not e.loc["width 64", "same_sign"]  # +0.01, -0.01, +0.01: no consistent effect
+    assert e.loc["small stem", "difference"] == pytest.approx(0.02) and e.loc["small stem", "same_sign"]

@@ -57,10 +57,11 @@ def test_zero_strength_or_zero_share_changes_nothing(batch):
 
 def test_each_strength_alone_changes_the_batch(batch):
     zero = dict(brightness=0, contrast=0, saturation=0, colour=0, haze=0, blur=0, noise=0, scale=0, p=1)
+    some = dict(brightness=0.25, contrast=0.2, saturation=0.3, colour=0.05, scale=0.15)  # off by default
     for name in zero:
         if name == "p":
             continue
-        cfg = PhotometricConfig(**{**zero, name: getattr(PhotometricConfig(), name)})
+        cfg = PhotometricConfig(**{**zero, name: getattr(PhotometricConfig(), name) or some[name]})
         y = photometric(batch, gen(0), cfg)
         assert (y.float() - batch.float()).abs().mean() > 0.3, name
 
@@ -109,6 +110,24 @@ def test_blur_keeps_the_mean_smooths_and_is_identity_at_sigma_zero(batch):
     assert torch.allclose(y.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=2e-3)
     step = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean()
     assert (y[1::2, :, :, 1:] - y[1::2, :, :, :-1]).abs().mean() < 0.6 * step
+
+
+def test_blur_is_the_gaussian_convolution_with_reflected_borders_per_image():
+    import math
+
+    import torch.nn.functional as F
+
+    x, sigma = torch.rand(6, 3, 20, 20, generator=torch.Generator().manual_seed(0)), torch.tensor([0.3, 0.8, 1.0, 1.5, 0.0, 1.2])
+    radius = math.ceil(3 * 1.5)
+    d = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    expected = []
+    for img, s in zip(x, sigma):  # the textbook way: pad by reflection, convolve each channel, rows then columns
+        k = torch.exp(-0.5 * (d / max(float(s), 1e-3)) ** 2)
+        k = (k / k.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1)
+        y = F.conv2d(F.pad(img[None], (radius, radius, 0, 0), mode="reflect"), k, groups=3)
+        y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), k.transpose(2, 3), groups=3)
+        expected.append(y[0])
+    assert torch.allclose(gaussian_blur(x, sigma, max_sigma=1.5), torch.stack(expected), atol=1e-6)
 
 
 def test_rescale_grows_a_centred_square_and_is_identity_at_zoom_one():
@@ -161,7 +180,7 @@ def test_photometric_wrapper_augments_only_in_training_mode():
     assert y.shape == x.shape and y.dtype == x.dtype and not torch.allclose(y, x)
 
 
-def test_fit_applies_photometric_jitter_only_when_asked_and_reproducibly(tiny_set):
+def test_fit_applies_photometric_jitter_by_default_reproducibly_and_not_in_the_textbook_loop(tiny_set):
     from carcourse.config import TrainConfig
     from carcourse.models import build
     from carcourse.train import fit
@@ -170,7 +189,7 @@ def test_fit_applies_photometric_jitter_only_when_asked_and_reproducibly(tiny_se
         cfg = TrainConfig(epochs=1, batch_size=16, progress=False, amp=False, channels_last=False, **kw)
         return fit(build("cnn", width=4, seed=0), tiny_set, config=cfg).iteration_loss
 
-    plain, jittered = losses(), losses(photometric=True)
+    plain, jittered = losses(photometric=False), losses()
     assert jittered != plain
-    assert losses(photometric=True) == jittered
-    assert TrainConfig().photometric is False and TrainConfig.plain().photometric is False
+    assert losses() == jittered
+    assert TrainConfig().photometric is True and TrainConfig.plain().photometric is False
