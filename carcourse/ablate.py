@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import hardware, pick_device, quick_mode
+from .config import hardware, pick_device, quick_mode, versions
 from .presets import FULL
 
 ABLATIONS = ("width", "stem", "budget", "optimizer", "pretrained")
@@ -180,6 +180,7 @@ class AblationResult:
     seconds: float
     runs_trained: int
     parts: list[dict[str, Any]] = field(default_factory=list)  # filled by merge(): one per run
+    versions: dict[str, str] = field(default_factory=dict)  # of the run (not of whoever writes the file)
 
     def ablation(self, name: str) -> list[AblationRow]:
         return [r for r in self.rows if r.ablation == name]
@@ -187,15 +188,13 @@ class AblationResult:
     def part(self) -> dict[str, Any]:
         """What this run (not a merged file) did: its ablations, command, time and machine."""
         return {"only": list(self.config.only), "command": self.command, "seconds": self.seconds,
-                "runs_trained": self.runs_trained, "hardware": self.hardware}
+                "runs_trained": self.runs_trained, "hardware": self.hardware, "versions": self.versions}
 
     def to_json(self) -> dict[str, Any]:
         cfg = asdict(self.config)
         cfg["only"] = list(cfg["only"])
         cfg["lr_grid"] = {k: list(v) for k, v in cfg["lr_grid"].items()}
-        from .config import versions
-
-        doc = {"command": self.command, "hardware": self.hardware, "versions": versions(), "config": cfg,
+        doc = {"command": self.command, "hardware": self.hardware, "versions": self.versions, "config": cfg,
                "recipe": self.recipe, "dataset": self.dataset,
                "ablations": {a: [r.to_json() for r in self.ablation(a)] for a in self.config.only},
                "lr_tuning": [t.to_json() for t in self.tuning],
@@ -219,8 +218,9 @@ class AblationResult:
                             r["skipped"])
                 for name in config.only for r in doc["ablations"][name]]
         tuning = [LrTuning(t["model"], t["optimizer"], t["grid"], t["chosen_lr"]) for t in doc["lr_tuning"]]
+        parts = [{**p, "versions": p.get("versions", doc.get("versions", {}))} for p in doc.get("parts", [])]
         return cls(rows, tuning, config, doc["recipe"], doc["dataset"], doc["hardware"], doc["command"],
-                   doc["seconds"], doc["runs_trained"], list(doc.get("parts", [])))
+                   doc["seconds"], doc["runs_trained"], parts, dict(doc.get("versions", {})))
 
     def merge(self, older: "AblationResult") -> "AblationResult":
         """This run's ablations plus those of `older` that this run did not redo, so that an
@@ -237,7 +237,7 @@ class AblationResult:
         config.weights = self.config.weights or (older.config.weights if "pretrained" in kept else None)
         return AblationResult(rows, tuning, config, self.recipe, self.dataset, self.hardware, self.command,
                               older.seconds + self.seconds, older.runs_trained + self.runs_trained,
-                              (older.parts or [older.part()]) + [self.part()])
+                              (older.parts or [older.part()]) + [self.part()], self.versions)
 
 
     def table(self) -> str:
@@ -457,7 +457,7 @@ def run_ablation(config: AblationConfig | None = None, splits: Any = None, comma
         dataset={"source": splits.source, "image_size": runner.image_size, **splits.summary(),
                  "sha1": fingerprint(splits)},
         hardware=hardware(device), command=command, seconds=time.perf_counter() - t0,
-        runs_trained=len(runner.cache))
+        runs_trained=len(runner.cache), versions=versions())
 
 
 # ----------------------------------------------------------------------------------------------

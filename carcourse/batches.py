@@ -21,10 +21,18 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
 
+@functools.lru_cache(maxsize=8)
+def _normalise_constants(device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift), 1×3×1×1 each, made once per device: a tensor built from a Python list on
+    a GPU is a blocking host-to-device copy, and one per batch stalls the queue of kernels."""
+    scale = torch.tensor([1 / (255 * s) for s in STD], device=device).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(MEAN, STD)], device=device).view(1, 3, 1, 1)
+    return scale, shift
+
+
 def normalise(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     """uint8 N×3×H×W → float32, scaled to [0, 1] and standardised with MEAN/STD."""
-    scale = torch.tensor([1 / (255 * s) for s in STD], device=images.device).view(1, 3, 1, 1)
-    shift = torch.tensor([-m / s for m, s in zip(MEAN, STD)], device=images.device).view(1, 3, 1, 1)
+    scale, shift = _normalise_constants(str(images.device))
     x = torch.addcmul(shift, images.float(), scale)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 

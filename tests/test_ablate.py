@@ -208,9 +208,13 @@ def test_ablations_run_side_by_side_merge_into_one_file_in_ablation_order(tiny_s
 
     for name in ("pretrained", "width"):  # written out of order, as parallel processes finish
         r = run_ablation(AblationConfig(quick=True, only=(name,)), splits=tiny_splits, command=name)
+        r.versions = {**r.versions, "torch": "2.11.0"}  # as if run on another machine
         ablate.write_outputs(r, tmp_path / name)
     merged = merge_files([tmp_path / "pretrained" / "ablation.json", tmp_path / "width" / "ablation.json"])
     assert merged.config.only == ("width", "pretrained")
+    # the versions are the runs', not those of the machine that merges
+    assert merged.to_json()["versions"]["torch"] == "2.11.0"
+    assert [p["versions"]["torch"] for p in merged.to_json()["parts"]] == ["2.11.0", "2.11.0"]
     assert [p["command"] for p in merged.to_json()["parts"]] == ["width", "pretrained"]
     assert merge_main([str(tmp_path / "width"), str(tmp_path / "pretrained"), "--out", str(tmp_path / "all")]) == 0
     doc = json.loads((tmp_path / "all" / "ablation.json").read_text())

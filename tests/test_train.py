@@ -189,3 +189,31 @@ def test_as_dataset_yields_images_normalised_as_fit_normalises_batches(tiny_set)
     x, y = ds[5]
     assert len(ds) == len(tiny_set) and x.shape == (3, 64, 64) and x.dtype == torch.float32
     assert torch.equal(x, normalise(tiny_set.images[:8])[5]) and int(y) == int(tiny_set.labels[5])
+
+
+def test_no_tensor_is_built_from_python_numbers_per_batch(tiny_set, monkeypatch):
+    """A tensor made from a Python list on a GPU is a blocking host-to-device copy; one per batch
+    (the normalisation constants, until bench/gpu.py counted 280 copies per 132-batch epoch on an
+    H200) stalls the GPU's queue. Counted here on the CPU: what fit builds from Python data must
+    not grow with the number of batches."""
+    from carcourse.models import build
+    from carcourse.train import TrainConfig, fit
+
+    made = []
+    for name in ("tensor", "as_tensor"):
+        real = getattr(torch, name)
+
+        def counting(data, *args, _real=real, **kwargs):
+            if not isinstance(data, torch.Tensor):
+                made.append(data)
+            return _real(data, *args, **kwargs)
+
+        monkeypatch.setattr(torch, name, counting)
+
+    def built(batch_size):
+        made.clear()
+        fit(build("cnn", width=4, seed=0), tiny_set, config=TrainConfig(epochs=1, batch_size=batch_size, progress=False))
+        return len(made)
+
+    built(4)  # first use: constants cached per device are made here
+    assert built(4) == built(2)  # twice the batches, not one more tensor
