@@ -146,7 +146,8 @@ def run_model(model_name: str, quick: bool = False, amp: bool | None = None, see
     splits = make_synthetic(seed=0, quick=quick)
     ref_epochs = REFERENCE_EPOCHS[quick]
     cap = 2 * ref_epochs
-    ref_cfg = TrainConfig(epochs=ref_epochs, lr=1e-3, schedule="constant", amp=amp, progress=False)
+    ref_cfg = TrainConfig(epochs=ref_epochs, lr=1e-3, schedule="constant", photometric=False, amp=amp,
+                          progress=False)  # the previous recipe exactly: flips only
     reference = _fit_to_target(model_name, splits, ref_cfg, target=None)
     target = reference["val_acc"][-1]
     ours_runs, textbook_runs = [], []

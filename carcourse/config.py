@@ -233,8 +233,8 @@ class TrainConfig:
     momentum: float = 0.9  # sgd only
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
-    augment: bool = True  # random flips and 90° rotations (the 8 symmetries of a square patch)
-    # photometric jitter on top of the flips (carcourse.augment.PhotometricConfig: haze, blur and
+    augment: bool = True  # random flips and 90° rotations (the 8 symmetries of a square patch); False: none at all
+    # with augment: photometric jitter on top of the flips (carcourse.augment.PhotometricConfig: haze, blur and
     # sensor noise on 30 % of the images): under doubled haze, blur and noise it lifts the SmallCNN's
     # balanced accuracy by about 5 points at the same unshifted accuracy (bench/augment_shift.py)
     photometric: bool = True

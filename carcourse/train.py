@@ -211,7 +211,7 @@ def _train_epoch(run: _Run, epoch: int, history: History) -> tuple[torch.Tensor,
         xb = run.x[idx]
         if cfg.augment:  # on the uint8 batch: a quarter of the bytes of float
             xb = augment_dihedral(xb, batch_bits)
-        if cfg.photometric:
+        if cfg.augment and cfg.photometric:  # augment=False: no augmentation at all
             xb = photometric(xb, run.photo_gen)
         xb = normalise(xb, channels_last=False)
         if run.channels_last:

@@ -219,7 +219,7 @@ class OverfittingExplorer:
                                               style=style_, layout=layout),
             "label_noise": w.FloatSlider(value=s.label_noise, min=0.0, max=0.5, step=0.05,
                                          description="label noise", style=style_, layout=layout),
-            "augment": w.Checkbox(value=s.augment, description="augmentation (flips, 90° turns)",
+            "augment": w.Checkbox(value=s.augment, description="augmentation (flips, turns, haze, blur, noise)",
                                   indent=False),
         }
 

@@ -9,6 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ANSWERS = ROOT / "answers" / "README.md"
 RESULTS = ROOT / "answers" / "results" / "report.json"
+ABLATION = ROOT / "answers" / "results" / "ablation.json"
 # Integers that are facts of the exercise or words of the prose, not results: the test split
 # (945, 400, 1345), training set and patch sizes (4200, 64, 16), ResNet18's name and stem (18, 7, 2),
 # "95 %" intervals, "5 %" level, "70 %" not-car share, seeds 0/1 and "3 seeds" by name.
@@ -62,6 +63,11 @@ def report():
     return json.loads(RESULTS.read_text())
 
 
+@pytest.fixture(scope="module")
+def ablation():
+    return json.loads(ABLATION.read_text())
+
+
 def test_every_question_has_a_section_that_points_to_a_notebook(answers):
     for q in range(1, 9):
         match = re.search(rf"^## Q{q} .*?(?=^## |^---|\Z)", answers, flags=re.S | re.M)
@@ -84,10 +90,34 @@ def test_results_file_is_from_a_full_mode_run(report, answers):
     assert run["versions"]["torch"].split("+")[0] in answers
 
 
-def test_every_number_quoted_in_q8_is_in_the_results_file(answers, report):
+def test_every_number_quoted_in_q8_is_in_the_results_files(answers, report, ablation):
     section = q8_text(answers)
     assert len(NUMBER.findall(section)) > 40  # the answer does quote the results
-    assert unmatched_numbers(section, report) == []
+    assert unmatched_numbers(section, {"compare": report, "ablation": ablation}) == []
+
+
+def test_the_ablation_is_a_full_mode_run_of_every_ablation_with_3_seeds_and_the_default_recipe(ablation, answers):
+    from carcourse.ablate import ABLATIONS
+    from carcourse.config import TrainConfig
+    from carcourse.presets import FULL
+
+    cfg = ablation["config"]
+    assert cfg["quick"] is False and cfg["seeds"] == 3 and cfg["epochs"] == FULL.compare_epochs
+    assert list(ablation["ablations"]) == list(ABLATIONS)
+    assert ablation["recipe"] == TrainConfig().to_dict()  # rerun the ablation when the default recipe changes
+    assert ablation["dataset"]["test"] == {"notcar": 945, "car": 400}
+    for name, rows in ablation["ablations"].items():
+        for row in rows:
+            assert row["skipped"] or [s["seed"] for s in row["per_seed"]] == [0, 1, 2], (name, row["setting"])
+    assert all(row["skipped"] for row in ablation["ablations"]["pretrained"])  # no weights file on the course machine
+    # Q8 names where the ablation ran and quotes its recipe's epochs
+    assert ablation["hardware"]["gpu"] in answers and ablation["dataset"]["sha1"] in answers
+
+
+def test_the_check_reads_the_ablation_too(answers, report, ablation):
+    section = q8_text(answers)
+    both = {"compare": report, "ablation": ablation}
+    assert unmatched_numbers(section.replace("0.9695", "0.9659"), both) == ["0.9659"]
 
 
 def test_the_check_catches_a_changed_number(answers, report):

@@ -192,4 +192,5 @@ def test_fit_applies_photometric_jitter_by_default_reproducibly_and_not_in_the_t
     plain, jittered = losses(photometric=False), losses()
     assert jittered != plain
     assert losses() == jittered
+    assert losses(augment=False) == losses(augment=False, photometric=False)  # augment=False: no jitter either
     assert TrainConfig().photometric is True and TrainConfig.plain().photometric is False
