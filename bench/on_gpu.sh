@@ -20,7 +20,7 @@ CARCOURSE_QUICK=${CARCOURSE_QUICK:-0} timeout "${GPU_BENCH_S:-240}" $py bench/gp
     > "$work/gpu.txt" 2>&1
 echo "gpu.py rc $? $(date -u +%T)" | tee -a "$work/gpu.txt"
 for a in width stem budget optimizer pretrained; do
-    OMP_NUM_THREADS=2 timeout "${ABLATE_S:-330}" $py -m carcourse ablate --only $a ${DEVICE:+--device $DEVICE} \
+    OMP_NUM_THREADS=2 timeout "${ABLATE_S:-480}" $py -m carcourse ablate --only $a ${DEVICE:+--device $DEVICE} \
         ${ABLATE_ARGS:-} --out "$work/ablate_$a" > "$work/ablate_$a.log" 2>&1 &
 done
 wait
