@@ -40,7 +40,7 @@ class PhotometricConfig:
     scale       z: zoom about the centre by U(1-z, 1+z), reflected at the border (ground resolution)
     p:          share of images augmented at all; the rest pass through unchanged
 
-    The defaults (fit's photometric=True) are the atmosphere of aerial imagery only: haze, blur and
+    The defaults (what fit uses with photometric=True) are the atmosphere of aerial imagery: haze, blur and
     sensor noise, on 30 % of the images. Chosen with bench/augment_shift.py (SmallCNN, exercise
     sizes, 8 epochs, 3 seeds; bench/RESULTS.md has the table) on the validation split and its
     shifted copies: every setting with noise lifted the worst shift (atmosphere: haze, blur and

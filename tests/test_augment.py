@@ -180,7 +180,7 @@ def test_photometric_wrapper_augments_only_in_training_mode():
     assert y.shape == x.shape and y.dtype == x.dtype and not torch.allclose(y, x)
 
 
-def test_fit_applies_photometric_jitter_by_default_reproducibly_and_not_in_the_textbook_loop(tiny_set):
+def test_fit_applies_photometric_jitter_only_when_asked_reproducibly_and_only_with_augment(tiny_set):
     from carcourse.config import TrainConfig
     from carcourse.models import build
     from carcourse.train import fit
@@ -189,8 +189,8 @@ def test_fit_applies_photometric_jitter_by_default_reproducibly_and_not_in_the_t
         cfg = TrainConfig(epochs=1, batch_size=16, progress=False, amp=False, channels_last=False, **kw)
         return fit(build("cnn", width=4, seed=0), tiny_set, config=cfg).iteration_loss
 
-    plain, jittered = losses(photometric=False), losses()
+    plain, jittered = losses(), losses(photometric=True)
     assert jittered != plain
-    assert losses() == jittered
-    assert losses(augment=False) == losses(augment=False, photometric=False)  # augment=False: no jitter either
-    assert TrainConfig().photometric is True and TrainConfig.plain().photometric is False
+    assert losses(photometric=True) == jittered
+    assert losses(augment=False, photometric=True) == losses(augment=False)  # augment=False: no jitter either
+    assert TrainConfig().photometric is False and TrainConfig.plain().photometric is False
