@@ -10,6 +10,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ANSWERS = ROOT / "answers" / "README.md"
 RESULTS = ROOT / "answers" / "results" / "report.json"
 ABLATION = ROOT / "answers" / "results" / "ablation.json"
+# The full ablation ran on a lent H200 (2026-11-30) while photometric=True was the default; the
+# default went back to flips only after the recipe bench that afternoon (bench/RESULTS.md). Until a
+# GPU session reruns it (`bash bench/on_gpu.sh OUT`, about 13 minutes there) its recipe differs from
+# the default in this one switch, and Q8 must say so. Empty this when the ablation is rerun.
+ABLATION_RECIPE_DIFFERS = {"photometric": True}
 # Integers that are facts of the exercise or words of the prose, not results: the test split
 # (945, 400, 1345), training set and patch sizes (4200, 64, 16), ResNet18's name and stem (18, 7, 2)
 # and ImageNet's photo size (224),
@@ -105,7 +110,9 @@ def test_the_ablation_is_a_full_mode_run_of_every_ablation_with_3_seeds_and_the_
     cfg = ablation["config"]
     assert cfg["quick"] is False and cfg["seeds"] == 3 and cfg["epochs"] == FULL.compare_epochs
     assert list(ablation["ablations"]) == list(ABLATIONS)
-    assert ablation["recipe"] == TrainConfig().to_dict()  # rerun the ablation when the default recipe changes
+    # rerun the ablation when the default recipe changes; the one known difference is listed and stated in Q8
+    assert ablation["recipe"] == {**TrainConfig().to_dict(), **ABLATION_RECIPE_DIFFERS}
+    assert all(f"`{k}={v}`" in q8_text(answers) for k, v in ABLATION_RECIPE_DIFFERS.items())
     assert ablation["dataset"]["test"] == {"notcar": 945, "car": 400}
     for name, rows in ablation["ablations"].items():
         for row in rows:
@@ -124,10 +131,10 @@ def test_the_check_reads_the_ablation_too(answers, report, ablation):
 def test_the_check_catches_a_changed_number(answers, report, ablation):
     section = q8_text(answers)
     both = {"compare": report, "ablation": ablation}
-    assert set(unmatched_numbers(section.replace("0.9517", "0.9578"), both)) == {"0.9578"}
-    assert unmatched_numbers(section.replace("p = 0.0248", "p = 0.0348", 1), both) == ["0.0348"]
+    assert set(unmatched_numbers(section.replace("0.9569", "0.9578"), both)) == {"0.9578"}
+    assert unmatched_numbers(section.replace("p = 0.117", "p = 0.217", 1), both) == ["0.217"]
     assert unmatched_numbers(section + " 1313 images", both) == ["1313"]
-    assert unmatched_numbers(section.replace("+0.0141", "−0.0141", 1), both) == ["−0.0141"]  # the sign counts
+    assert unmatched_numbers(section.replace("+0.0097", "−0.0097", 1), both) == ["−0.0097"]  # the sign counts
 
 
 def test_q8_agrees_with_the_confusion_matrices(answers, report):
