@@ -237,7 +237,7 @@ class TrainConfig:
     # with augment: photometric jitter on top of the flips (carcourse.augment.PhotometricConfig: haze,
     # blur and sensor noise on 30 % of the images). Off by default: under doubled haze, blur and noise
     # it lifts the SmallCNN's balanced accuracy by 4.5 points, but with 8 epochs it cost both models
-    # 0.3-1.0 points of unshifted test accuracy and kept ResNet18 from the recipe's validation target
+    # up to 1 point of unshifted test accuracy and kept ResNet18 from the recipe's validation target
     # (bench/RESULTS.md, 2026-11-30): a trade for hazy imagery, not a free gain
     photometric: bool = False
     drop_last: bool = False
