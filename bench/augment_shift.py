@@ -30,11 +30,6 @@ from carcourse.data import ImageSet
 from carcourse.shifts import shifted_test_sets
 
 
-def shifted_sets(test: ImageSet, seed: int = 0) -> dict[str, ImageSet]:
-    """The generator's named shifts with `test`'s class counts (carcourse.shifts)."""
-    return shifted_test_sets(test, seed=seed)
-
-
 class PhotometricInput(nn.Module):
     """Wrap a model: in training mode, the normalised batch is mapped back to [0, 1], augmented
     with photometric(), and normalised again; in eval mode the input passes through."""
@@ -79,9 +74,9 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
     epochs = epochs or (3 if quick else TrainConfig().epochs)
     seeds = seeds or (1 if quick else 3)
     splits = make_synthetic(quick=quick, seed=0)
-    sets = {"unshifted": splits.test, **shifted_sets(splits.test)}
+    sets = {"unshifted": splits.test, **shifted_test_sets(splits.test)}
     # the same shifts of the validation split: choose strengths on these, report the test sets
-    val_sets = {"unshifted": splits.val, **shifted_sets(splits.val, seed=1)}
+    val_sets = {"unshifted": splits.val, **shifted_test_sets(splits.val, seed=1)}
     runs = {"baseline": [], "photometric": []}
     for seed in range(seeds):
         for arm in runs:

@@ -157,11 +157,11 @@ def test_photometric_runs_on_the_gpu_with_a_gpu_generator(batch):
 
 # ---- bench/augment_shift.py's pieces -----------------------------------------------------------
 def test_augment_bench_scores_the_generators_shifts_with_the_test_splits_class_counts(quick_splits):
-    from bench.augment_shift import shifted_sets
+    from bench import augment_shift
     from carcourse.shifts import SHIFTS
 
     test = quick_splits.test
-    sets = shifted_sets(test)
+    sets = augment_shift.shifted_test_sets(test)  # what the bench scores
     assert list(sets) == list(SHIFTS)
     for name, s in sets.items():
         assert s.class_counts() == test.class_counts(), name
