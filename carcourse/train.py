@@ -60,14 +60,19 @@ def _loss_fn(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torc
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """config.optimizer over the trainable parameters (SGD with Nesterov momentum when momentum > 0)."""
+    """config.optimizer over the trainable parameters (SGD with Nesterov momentum when momentum > 0).
+
+    On a GPU the update is one fused kernel per step (`fused=True`) instead of a dozen
+    multi-tensor launches: a SmallCNN step is launch-bound there. On a CPU the default
+    implementation stays, so CPU runs keep their numbers."""
     params = [p for p in model.parameters() if p.requires_grad]
+    fused = {"fused": True} if params and all(p.is_cuda for p in params) else {}
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay, nesterov=config.momentum > 0)
+                               weight_decay=config.weight_decay, nesterov=config.momentum > 0, **fused)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
 
 
 def lr_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig,

@@ -142,3 +142,13 @@ def test_plain_mode_keeps_the_learning_rate_constant():
     assert TrainConfig.plain().schedule == "constant"
     with pytest.raises(ValueError, match="schedule"):
         TrainConfig(schedule="step")
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_the_fused_update_is_kept_for_the_gpu_so_cpu_runs_keep_their_numbers(name):
+    """fit() asks for the fused optimizer kernel only when every parameter is on a GPU."""
+    from carcourse import train as T
+
+    cfg = TrainConfig(optimizer=name, momentum=0.9 if name == "sgd" else 0.0, progress=False)
+    optimizer = T._optimizer(build("cnn", width=4), cfg)
+    assert not optimizer.defaults.get("fused")
