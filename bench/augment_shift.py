@@ -13,9 +13,9 @@ shares, a seed no split uses): every arm is scored on the same 1345 test images,
 a point there can be those images' luck (about 7 images); the larger sample says whether an
 unshifted cost is real.
 
-`--set haze=0.15,p=0.5` tries other strengths: the batch is then jittered by a wrapper module that,
-in training mode only, undoes the normalisation, augments and normalises again (the same batch
-path as fit's, which always uses PhotometricConfig()'s defaults).
+`--set haze=0.15,p=0.5` tries other strengths (a PhotometricConfig; unnamed strengths keep their
+defaults, so `--set haze=0,blur=0,noise=0,colour=0.15,p=0.5` is colour jitter alone); every arm
+trains through fit(), with TrainConfig(photometric=those strengths).
 
 Run: python -m bench.augment_shift [--quick] [--model cnn] [--epochs N] [--seeds N] [--device cuda]
 """
@@ -26,35 +26,12 @@ import json
 import sys
 import time
 
-import torch
-from torch import nn
 
-from carcourse.augment import PhotometricConfig, photometric
-from carcourse.batches import MEAN, STD
+from carcourse.augment import PhotometricConfig
 from carcourse.data import ImageSet
 from carcourse.shifts import shifted_test_sets
 
 LARGE_SEED = 990  # the large unshifted sample; make_synthetic uses 1000·seed + 17-19, shifts 1000·seed + 500-504
-
-
-class PhotometricInput(nn.Module):
-    """Wrap a model: in training mode, the normalised batch is mapped back to [0, 1], augmented
-    with photometric(), and normalised again; in eval mode the input passes through."""
-
-    def __init__(self, model: nn.Module, config: PhotometricConfig, seed: int):
-        super().__init__()
-        self.model, self.config, self.seed = model, config, seed
-        self.generator: torch.Generator | None = None
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            if self.generator is None or self.generator.device != x.device:
-                self.generator = torch.Generator(device=x.device).manual_seed(self.seed + 2)
-            x01 = (x.float() * self.std + self.mean).clamp(0, 1)
-            x = ((photometric(x01, self.generator, self.config) - self.mean) / self.std).to(x.dtype)
-        return self.model(x)
 
 
 def _evaluate(model, sets: dict[str, ImageSet]) -> dict[str, dict[str, float]]:
@@ -76,7 +53,6 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
     from carcourse.models import build
     from carcourse.train import TrainConfig, fit
 
-    default = config is None or config == PhotometricConfig()
     config = config or PhotometricConfig()
     epochs = epochs or (3 if quick else TrainConfig().epochs)
     seeds = seeds or (1 if quick else 3)
@@ -91,12 +67,10 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
     for seed in range(seeds):
         for arm in runs:
             net = build(model_name, seed=seed)
-            wrap = arm == "photometric" and not default
-            trained = PhotometricInput(net, config, seed) if wrap else net
             cfg = TrainConfig(epochs=epochs, seed=seed, device=device, progress=False,
-                              photometric=arm == "photometric" and default)
+                              photometric=config if arm == "photometric" else False)
             t0 = time.perf_counter()
-            history = fit(trained, splits.train, splits.val, cfg)
+            history = fit(net, splits.train, splits.val, cfg)
             metrics = _evaluate(net, sets)
             runs[arm].append({"seed": seed, "seconds": time.perf_counter() - t0,
                               "best_epoch": history.best_epoch, "sets": metrics,
@@ -116,7 +90,6 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
                         "seconds": sum(r["seconds"] for r in rs) / len(rs)}
     return {"bench": "augment_shift", "model": model_name, "quick": quick, "epochs": epochs,
             "seeds": seeds, "shifts": "carcourse.shifts (rendered by the generator)",
-            "path": "fit (TrainConfig.photometric)" if default else "wrapper (--set)",
             "photometric": config.to_dict(), "summary": summary, "runs": runs}
 
 

@@ -175,7 +175,7 @@ def run_model(model_name: str, quick: bool = False, amp: bool | None = None, see
             "carcourse_epochs": median_epochs(ours_runs), "carcourse_runs_reaching_target": sum(r["seconds"] is not None for r in ours_runs),
             "textbook_runs_reaching_target": sum(r["seconds"] is not None for r in textbook_runs),
             "textbook_epoch_cap": cap,
-            "carcourse_recipe": {k: getattr(TrainConfig(), k) for k in ("epochs", "lr", "schedule", "warmup",
+            "carcourse_recipe": {k: TrainConfig().to_dict()[k] for k in ("epochs", "lr", "schedule", "warmup",
                                                                        "optimizer", "augment", "photometric")},
             "test_acc": {"reference": reference["test_acc"],
                          "carcourse": round(sum(r["test_acc"] for r in ours_runs) / seeds, 4)},

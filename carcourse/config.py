@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from .augment import PhotometricConfig
+
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"", "0", "false", "no", "off"}
 
@@ -192,6 +194,22 @@ def _check_flag(config: Any, name: str, allow_none: bool = False) -> None:
                          f"{' or None (auto)' if allow_none else ''}, got {value!r}")
 
 
+def _photometric_setting(value: Any) -> bool | PhotometricConfig:
+    """TrainConfig.photometric as fit uses it: False, or the strengths (True: the defaults; a dict:
+    what to_dict wrote), so that a saved config names the strengths its run used."""
+    if value is False or isinstance(value, PhotometricConfig):
+        return value
+    if value is True:
+        return PhotometricConfig()
+    if isinstance(value, dict):
+        try:
+            return PhotometricConfig(**value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"TrainConfig.photometric={value!r}: {exc}") from None
+    raise ValueError("TrainConfig.photometric must be True, False or a carcourse.augment.PhotometricConfig, "
+                     f"got {value!r}")
+
+
 def _check_choice(config: Any, name: str, options: tuple[str, ...]) -> None:
     value = getattr(config, name)
     if value not in options:
@@ -234,12 +252,12 @@ class TrainConfig:
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     augment: bool = True  # random flips and 90° rotations (the 8 symmetries of a square patch); False: none at all
-    # with augment: photometric jitter on top of the flips (carcourse.augment.PhotometricConfig: haze,
-    # blur and sensor noise on 30 % of the images). Off by default: under doubled haze, blur and noise
-    # it lifts the SmallCNN's balanced accuracy by 4.5 points, but with 8 epochs it cost both models
-    # up to 1 point of unshifted test accuracy and kept ResNet18 from the recipe's validation target
-    # (bench/RESULTS.md, 2026-11-30): a trade for hazy imagery, not a free gain
-    photometric: bool = False
+    # with augment: photometric jitter on top of the flips. True: carcourse.augment.PhotometricConfig()'s
+    # strengths (haze, blur and sensor noise on 30 % of the images); a PhotometricConfig: those
+    # strengths (its dict, as to_dict writes it, is read back). Off by default: every jitter measured
+    # with 8 epochs cost the SmallCNN 0.4-0.9 points of unshifted accuracy (bench/RESULTS.md,
+    # 2026-11-30): a trade for imagery unlike the training set's, not a free gain
+    photometric: bool | PhotometricConfig = False
     drop_last: bool = False
     seed: int = 0
     device: str | None = None
@@ -270,7 +288,8 @@ class TrainConfig:
         _check_choice(self, "loss", LOSSES)
         _check_choice(self, "schedule", SCHEDULES)
         _check_number(self, "warmup", 0, 1)
-        for name in ("augment", "photometric", "drop_last", "compile", "restore_best", "progress"):
+        self.photometric = _photometric_setting(self.photometric)
+        for name in ("augment", "drop_last", "compile", "restore_best", "progress"):
             _check_flag(self, name)
         for name in ("amp", "channels_last"):
             _check_flag(self, name, allow_none=True)

@@ -217,7 +217,7 @@ def _train_epoch(run: _Run, epoch: int, history: History) -> tuple[torch.Tensor,
         if cfg.augment:  # on the uint8 batch: a quarter of the bytes of float
             xb = augment_dihedral(xb, batch_bits)
         if cfg.augment and cfg.photometric:  # augment=False: no augmentation at all
-            xb = photometric(xb, run.photo_gen)
+            xb = photometric(xb, run.photo_gen, cfg.photometric)
         xb = normalise(xb, channels_last=False)
         if run.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)

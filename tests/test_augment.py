@@ -168,18 +168,6 @@ def test_augment_bench_scores_the_generators_shifts_with_the_test_splits_class_c
         assert s.images.shape == test.images.shape, name
 
 
-def test_photometric_wrapper_augments_only_in_training_mode():
-    from bench.augment_shift import PhotometricInput
-
-    wrapped = PhotometricInput(torch.nn.Identity(), PhotometricConfig(p=1), seed=0)
-    x = torch.randn(4, 3, 32, 32) * 0.5  # a normalised batch
-    wrapped.eval()
-    assert wrapped(x) is x
-    wrapped.train()
-    y = wrapped(x)
-    assert y.shape == x.shape and y.dtype == x.dtype and not torch.allclose(y, x)
-
-
 def test_fit_applies_photometric_jitter_only_when_asked_reproducibly_and_only_with_augment(tiny_set):
     from carcourse.config import TrainConfig
     from carcourse.models import build
@@ -194,3 +182,30 @@ def test_fit_applies_photometric_jitter_only_when_asked_reproducibly_and_only_wi
     assert losses(photometric=True) == jittered
     assert losses(augment=False, photometric=True) == losses(augment=False)  # augment=False: no jitter either
     assert TrainConfig().photometric is False and TrainConfig.plain().photometric is False
+    # the strengths given reach fit: p=0 draws nobody, so the run is the flips-only run
+    assert losses(photometric=PhotometricConfig(p=0)) == plain
+    assert losses(photometric=PhotometricConfig(colour=0.2, haze=0, blur=0, noise=0)) not in (plain, jittered)
+
+
+def test_train_config_names_the_strengths_its_run_used_and_reads_them_back():
+    """True means PhotometricConfig()'s strengths, and a saved config (report.json, checkpoints)
+    writes them out, so a run can be repeated after the defaults change."""
+    from carcourse.config import TrainConfig
+
+    on = TrainConfig(photometric=True)
+    assert on.photometric == PhotometricConfig()
+    assert on.to_dict()["photometric"] == PhotometricConfig().to_dict()
+    assert TrainConfig.from_dict(on.to_dict()) == on
+    colour = TrainConfig(photometric={"colour": 0.15, "noise": 0})
+    assert colour.photometric == PhotometricConfig(colour=0.15, noise=0)
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).photometric is False
+
+
+@pytest.mark.parametrize("value, words", [("yes", "True, False or"), (1, "True, False or"),
+                                          ({"hazee": 0.1}, "hazee"), ({"haze": 7}, "PhotometricConfig.haze")])
+def test_bad_photometric_settings_are_refused_naming_the_field(value, words):
+    from carcourse.config import TrainConfig
+
+    with pytest.raises(ValueError, match="TrainConfig.photometric") as info:
+        TrainConfig(photometric=value)
+    assert words in str(info.value)
