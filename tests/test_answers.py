@@ -24,7 +24,7 @@ NUMBER = re.compile(r"(?<![\w.])([−-]?)(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\
 
 
 def q8_text(text: str) -> str:
-    match = re.search(r"^## Q8\b.*?(?=^## |^---|\Z)", text, flags=re.S | re.M)
+    match = re.search(r"^## Q8\b.*?(?=^## |^---\s*$|\Z)", text, flags=re.S | re.M)
     assert match, "answers/README.md has no '## Q8' section"
     return match.group(0)
 
@@ -76,12 +76,23 @@ def ablation():
 
 def test_every_question_has_a_section_that_points_to_a_notebook(answers):
     for q in range(1, 9):
-        match = re.search(rf"^## Q{q} .*?(?=^## |^---|\Z)", answers, flags=re.S | re.M)
+        match = re.search(rf"^## Q{q} .*?(?=^## |^---\s*$|\Z)", answers, flags=re.S | re.M)
         assert match, f"no section headed Q{q}"
         notebooks = re.findall(r"notebooks/(\d\d_\w+)\.ipynb", match.group(0))
         assert notebooks, f"Q{q} points to no notebook"
         for nb in notebooks:
             assert (ROOT / "notebooks" / f"{nb}.ipynb").exists(), nb
+
+
+def test_every_section_and_every_conclusion_appears_once(answers):
+    """An edit that pasted a section's new text above the old one left two contradicting Q8
+    answers, the second outside the part the number check read (its end was taken at a table's
+    '---|' row); a section ends only at a heading or a rule line."""
+    headings = re.findall(r"^## .*$", answers, flags=re.M)
+    assert len(headings) == len(set(headings)), headings
+    for marker in ("**The measurements**", "**Is the difference real?**", "**The answer.**"):
+        assert answers.count(marker) == 1, marker
+    assert "## Common mistakes" in answers.split(q8_text(answers))[1]  # Q8 runs up to the next section
 
 
 def test_results_file_is_from_a_full_mode_run(report, answers):
