@@ -26,7 +26,6 @@ import json
 import sys
 import time
 
-
 from carcourse.augment import PhotometricConfig
 from carcourse.data import ImageSet
 from carcourse.shifts import shifted_test_sets

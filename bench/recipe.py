@@ -165,6 +165,7 @@ def run_model(model_name: str, quick: bool = False, amp: bool | None = None, see
         e = sorted(r["epochs"] if r["epochs"] is not None else 10 ** 6 for r in runs)[(len(runs) - 1) // 2]
         return None if e == 10 ** 6 else e
 
+    recipe = TrainConfig().to_dict()
     line = {"bench": "recipe", "model": model_name, "cpu_bf16": cpu_has_bf16(), "amp": ours["amp"],
             "channels_last": ours["channels_last"], "quick": quick, "target_val_acc": round(target, 4),
             "target_from": f"constant Adam 1e-3, {ref_epochs} epochs (previous carcourse recipe), seed 0",
@@ -175,8 +176,8 @@ def run_model(model_name: str, quick: bool = False, amp: bool | None = None, see
             "carcourse_epochs": median_epochs(ours_runs), "carcourse_runs_reaching_target": sum(r["seconds"] is not None for r in ours_runs),
             "textbook_runs_reaching_target": sum(r["seconds"] is not None for r in textbook_runs),
             "textbook_epoch_cap": cap,
-            "carcourse_recipe": {k: TrainConfig().to_dict()[k] for k in ("epochs", "lr", "schedule", "warmup",
-                                                                       "optimizer", "augment", "photometric")},
+            "carcourse_recipe": {k: recipe[k] for k in ("epochs", "lr", "schedule", "warmup", "optimizer",
+                                                        "augment", "photometric")},
             "test_acc": {"reference": reference["test_acc"],
                          "carcourse": round(sum(r["test_acc"] for r in ours_runs) / seeds, 4)},
             "per_seed": [{"seed": k, "textbook_seconds": t["seconds"], "textbook_epochs": t["epochs"],

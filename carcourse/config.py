@@ -255,8 +255,8 @@ class TrainConfig:
     # with augment: photometric jitter on top of the flips. True: carcourse.augment.PhotometricConfig()'s
     # strengths (haze, blur and sensor noise on 30 % of the images); a PhotometricConfig: those
     # strengths (its dict, as to_dict writes it, is read back). Off by default: every jitter measured
-    # with 8 epochs on 30-50 % of the images cost the SmallCNN 0.4-0.9 points of unshifted accuracy (bench/RESULTS.md,
-    # 2026-11-30): a trade for imagery unlike the training set's, not a free gain
+    # with 8 epochs on 30-50 % of the images cost the SmallCNN 0.4-0.9 points of unshifted accuracy
+    # (bench/RESULTS.md, 2026-11-30): a trade for imagery unlike the training set's, not a free gain
     photometric: bool | PhotometricConfig = False
     drop_last: bool = False
     seed: int = 0
