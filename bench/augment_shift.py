@@ -17,7 +17,8 @@ unshifted cost is real.
 defaults, so `--set haze=0,blur=0,noise=0,colour=0.15,p=0.5` is colour jitter alone); every arm
 trains through fit(), with TrainConfig(photometric=those strengths).
 
-Run: python -m bench.augment_shift [--quick] [--model cnn] [--epochs N] [--seeds N] [--device cuda]
+Run: python -m bench.augment_shift [--quick] [--model cnn] [--epochs N] [--seeds N] [--first-seed N]
+     [--device cuda] [--save result.json]
 """
 from __future__ import annotations
 
@@ -46,8 +47,9 @@ def _evaluate(model, sets: dict[str, ImageSet]) -> dict[str, dict[str, float]]:
 
 
 def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, seeds: int | None = None,
-        config: PhotometricConfig | None = None, device: str | None = None) -> dict:
-    """Train baseline and photometric runs per seed; return every set's metrics and a summary."""
+        config: PhotometricConfig | None = None, device: str | None = None, first_seed: int = 0) -> dict:
+    """Train baseline and photometric runs per seed (first_seed, first_seed + 1, ...); return every
+    set's metrics and a summary."""
     from carcourse.data import make_synthetic, synthetic_set
     from carcourse.models import build
     from carcourse.train import TrainConfig, fit
@@ -63,7 +65,7 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
     # the same shifts of the validation split: choose strengths on these, report the test sets
     val_sets = {"unshifted": splits.val, **shifted_test_sets(splits.val, seed=1)}
     runs = {"baseline": [], "photometric": []}
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         for arm in runs:
             net = build(model_name, seed=seed)
             cfg = TrainConfig(epochs=epochs, seed=seed, device=device, progress=False,
@@ -88,7 +90,7 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
                         "val_worst_shift_balanced_accuracy": val[val_worst],
                         "seconds": sum(r["seconds"] for r in rs) / len(rs)}
     return {"bench": "augment_shift", "model": model_name, "quick": quick, "epochs": epochs,
-            "seeds": seeds, "shifts": "carcourse.shifts (rendered by the generator)",
+            "seeds": seeds, "first_seed": first_seed, "shifts": "carcourse.shifts (rendered by the generator)",
             "photometric": config.to_dict(), "summary": summary, "runs": runs}
 
 
@@ -132,6 +134,9 @@ def main(quick: bool = False, argv: list[str] | None = None) -> dict:
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--set", default="", help="photometric strengths, e.g. haze=0.15,p=0.5")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 "
+                   "(more seeds for an earlier run without retraining it)")
+    p.add_argument("--save", default=None, help="also write the whole result, every run, as JSON here")
     args = p.parse_args([] if argv is None else argv)
     try:
         strengths = {k.strip(): float(v) for k, v in (kv.split("=") for kv in args.set.split(",") if kv.strip())}
@@ -139,7 +144,10 @@ def main(quick: bool = False, argv: list[str] | None = None) -> dict:
     except (ValueError, TypeError) as exc:
         p.error(f"--set {args.set!r}: {exc}")
     result = run(args.model, quick=quick or args.quick, epochs=args.epochs, seeds=args.seeds,
-                 config=config, device=args.device)
+                 config=config, device=args.device, first_seed=args.first_seed)
+    if args.save:
+        with open(args.save, "w") as f:
+            json.dump(result, f, indent=1)
     print(table(result))
     line = {k: v for k, v in result.items() if k != "runs"}
     line["summary"] = {arm: {k: v for k, v in s.items() if k != "mean"} for arm, s in result["summary"].items()}
