@@ -19,6 +19,7 @@ trains through fit(), with TrainConfig(photometric=those strengths).
 
 Run: python -m bench.augment_shift [--quick] [--model cnn] [--epochs N] [--seeds N] [--first-seed N]
      [--device cuda] [--save result.json]
+     python -m bench.augment_shift --merge seeds012.json seeds34.json --save all.json
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from carcourse.augment import PhotometricConfig
 from carcourse.data import ImageSet
@@ -76,22 +78,58 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
             runs[arm].append({"seed": seed, "seconds": time.perf_counter() - t0,
                               "best_epoch": history.best_epoch, "sets": metrics,
                               "val_sets": _evaluate(net, val_sets)})
+    return {"bench": "augment_shift", "model": model_name, "quick": quick, "epochs": epochs,
+            "seeds": seeds, "first_seed": first_seed, "shifts": "carcourse.shifts (rendered by the generator)",
+            "photometric": config.to_dict(), "summary": summarise(runs), "runs": runs}
+
+
+def summarise(runs: dict[str, list[dict]]) -> dict:
+    """Per arm: the means over seeds, the worst shift (test and validation), and, for the jittered
+    arm, the paired per-seed differences against the baseline (the same seed trained both ways)."""
     summary = {}
     for arm, rs in runs.items():
+        names, val_names = list(rs[0]["sets"]), list(rs[0]["val_sets"])
         mean = {name: {k: sum(r["sets"][name][k] for r in rs) / len(rs) for k in rs[0]["sets"][name]}
-                for name in sets}
-        val = {name: sum(r["val_sets"][name]["balanced_accuracy"] for r in rs) / len(rs) for name in val_sets}
-        worst = min((n for n in sets if not n.startswith("unshifted")), key=lambda n: mean[n]["balanced_accuracy"])
-        val_worst = min((n for n in val_sets if n != "unshifted"), key=val.get)
+                for name in names}
+        val = {name: sum(r["val_sets"][name]["balanced_accuracy"] for r in rs) / len(rs) for name in val_names}
+        worst = min((n for n in names if not n.startswith("unshifted")), key=lambda n: mean[n]["balanced_accuracy"])
+        val_worst = min((n for n in val_names if n != "unshifted"), key=val.get)
         summary[arm] = {"unshifted_accuracy": mean["unshifted"]["accuracy"],
                         "unshifted_large_accuracy": mean["unshifted_large"]["accuracy"], "worst_shift": worst,
                         "worst_shift_balanced_accuracy": mean[worst]["balanced_accuracy"], "mean": mean,
                         "val_unshifted_balanced_accuracy": val["unshifted"], "val_worst_shift": val_worst,
                         "val_worst_shift_balanced_accuracy": val[val_worst],
                         "seconds": sum(r["seconds"] for r in rs) / len(rs)}
-    return {"bench": "augment_shift", "model": model_name, "quick": quick, "epochs": epochs,
-            "seeds": seeds, "first_seed": first_seed, "shifts": "carcourse.shifts (rendered by the generator)",
-            "photometric": config.to_dict(), "summary": summary, "runs": runs}
+    base, jit = runs["baseline"], runs["photometric"]
+    if [r["seed"] for r in base] == [r["seed"] for r in jit]:
+        worst = summary["baseline"]["worst_shift"]  # the shift the baseline fails most: did the jitter lift it?
+
+        def gain(name, metric):  # jittered minus baseline, seed by seed
+            return [j["sets"][name][metric] - b["sets"][name][metric] for b, j in zip(base, jit)]
+
+        summary["paired"] = {"seeds": [r["seed"] for r in base],
+                             "unshifted_accuracy": gain("unshifted", "accuracy"),
+                             "unshifted_large_accuracy": gain("unshifted_large", "accuracy"),
+                             "baseline_worst_shift": worst,
+                             "baseline_worst_shift_balanced_accuracy": gain(worst, "balanced_accuracy")}
+    return summary
+
+
+def merge(results: list[dict]) -> dict:
+    """One result from several runs of the same arms on other seeds (`--first-seed`), as if run at once."""
+    first = results[0]
+    for r in results[1:]:
+        for key in ("model", "quick", "epochs", "photometric"):
+            if r[key] != first[key]:
+                raise ValueError(f"cannot merge augment_shift results with different {key}: "
+                                 f"{first[key]!r} and {r[key]!r}")
+    runs = {arm: sorted((run for r in results for run in r["runs"][arm]), key=lambda run: run["seed"])
+            for arm in first["runs"]}
+    seeds = [run["seed"] for run in runs["baseline"]]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"cannot merge augment_shift results: seed(s) {sorted({s for s in seeds if seeds.count(s) > 1})} "
+                         "appear twice")
+    return {**first, "seeds": len(seeds), "first_seed": min(seeds), "summary": summarise(runs), "runs": runs}
 
 
 def table(result: dict) -> str:
@@ -123,6 +161,15 @@ def table(result: dict) -> str:
                     f"{r['sets'][worst]['balanced_accuracy']:.4f}" for r in result["runs"][arm]]
         lines.append(f"{arm:12s} per seed (unshifted acc / large sample acc / {worst} bal. acc): "
                      f"{'  '.join(per_seed)}")
+    if "paired" in s:
+        d = s["paired"]
+
+        def points(values):
+            return " ".join(f"{100 * v:+.2f}" for v in values)
+
+        lines.append(f"jitter − baseline, points, seeds {d['seeds']}: unshifted {points(d['unshifted_accuracy'])} | "
+                     f"large sample {points(d['unshifted_large_accuracy'])} | {d['baseline_worst_shift']} "
+                     f"{points(d['baseline_worst_shift_balanced_accuracy'])}")
     return "\n".join(lines)
 
 
@@ -137,14 +184,19 @@ def main(quick: bool = False, argv: list[str] | None = None) -> dict:
     p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 "
                    "(more seeds for an earlier run without retraining it)")
     p.add_argument("--save", default=None, help="also write the whole result, every run, as JSON here")
+    p.add_argument("--merge", nargs="+", default=None, metavar="RESULT.json",
+                   help="train nothing: merge results saved with --save (other seeds, same setting)")
     args = p.parse_args([] if argv is None else argv)
     try:
         strengths = {k.strip(): float(v) for k, v in (kv.split("=") for kv in args.set.split(",") if kv.strip())}
         config = PhotometricConfig(**strengths)
     except (ValueError, TypeError) as exc:
         p.error(f"--set {args.set!r}: {exc}")
-    result = run(args.model, quick=quick or args.quick, epochs=args.epochs, seeds=args.seeds,
-                 config=config, device=args.device, first_seed=args.first_seed)
+    if args.merge:
+        result = merge([json.loads(Path(f).read_text()) for f in args.merge])
+    else:
+        result = run(args.model, quick=quick or args.quick, epochs=args.epochs, seeds=args.seeds,
+                     config=config, device=args.device, first_seed=args.first_seed)
     if args.save:
         with open(args.save, "w") as f:
             json.dump(result, f, indent=1)

@@ -209,3 +209,42 @@ def test_bad_photometric_settings_are_refused_naming_the_field(value, words):
     with pytest.raises(ValueError, match="TrainConfig.photometric") as info:
         TrainConfig(photometric=value)
     assert words in str(info.value)
+
+
+def _fake_augment_shift_result(seeds, photometric=None):
+    """A bench.augment_shift result without training: metrics made up from the seed and arm."""
+    def metrics(seed, arm):
+        lift = 0.05 if arm == "photometric" else 0.0
+        one = lambda acc: {"accuracy": acc, "balanced_accuracy": acc - 0.01, "roc_auc": 0.98, "share_called_car": 0.3}
+        return {"unshifted": one(0.95 - 0.001 * seed), "unshifted_large": one(0.94 + 0.001 * seed),
+                "atmosphere": one(0.80 + lift + 0.01 * seed), "low_sun": one(0.85)}
+    runs = {arm: [{"seed": s, "seconds": 1.0, "best_epoch": 8, "sets": metrics(s, arm),
+                   "val_sets": {"unshifted": metrics(s, arm)["unshifted"], "atmosphere": metrics(s, arm)["atmosphere"]}}
+                  for s in seeds] for arm in ("baseline", "photometric")}
+    from bench.augment_shift import summarise
+    return {"bench": "augment_shift", "model": "cnn", "quick": False, "epochs": 8, "seeds": len(seeds),
+            "first_seed": seeds[0], "photometric": photometric or PhotometricConfig().to_dict(),
+            "summary": summarise(runs), "runs": runs}
+
+
+def test_augment_bench_pairs_seeds_and_merges_later_seeds_as_if_run_at_once():
+    from bench.augment_shift import merge, table
+
+    at_once = _fake_augment_shift_result([0, 1, 2, 3, 4])
+    merged = merge([_fake_augment_shift_result([3, 4]), _fake_augment_shift_result([0, 1, 2])])
+    assert merged["runs"] == at_once["runs"] and merged["summary"] == at_once["summary"]
+    assert (merged["seeds"], merged["first_seed"]) == (5, 0)
+    paired = merged["summary"]["paired"]
+    assert paired["seeds"] == [0, 1, 2, 3, 4] and paired["baseline_worst_shift"] == "atmosphere"
+    assert paired["baseline_worst_shift_balanced_accuracy"] == pytest.approx([0.05] * 5)
+    assert paired["unshifted_accuracy"] == pytest.approx([0.0] * 5)
+    assert "large sample +0.00 +0.00 +0.00 +0.00 +0.00" in table(merged)
+
+
+def test_augment_bench_refuses_to_merge_other_settings_or_the_same_seed_twice():
+    from bench.augment_shift import merge
+
+    with pytest.raises(ValueError, match="different photometric"):
+        merge([_fake_augment_shift_result([0]), _fake_augment_shift_result([1], PhotometricConfig(p=0.5).to_dict())])
+    with pytest.raises(ValueError, match=r"seed\(s\) \[1\] appear twice"):
+        merge([_fake_augment_shift_result([0, 1]), _fake_augment_shift_result([1, 2])])
