@@ -52,6 +52,7 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
         config: PhotometricConfig | None = None, device: str | None = None, first_seed: int = 0) -> dict:
     """Train baseline and photometric runs per seed (first_seed, first_seed + 1, ...); return every
     set's metrics and a summary."""
+    from carcourse.config import cpu_has_bf16, hardware, isa_limited, versions
     from carcourse.data import make_synthetic, synthetic_set
     from carcourse.models import build
     from carcourse.train import TrainConfig, fit
@@ -80,7 +81,9 @@ def run(model_name: str = "cnn", quick: bool = True, epochs: int | None = None, 
                               "val_sets": _evaluate(net, val_sets)})
     return {"bench": "augment_shift", "model": model_name, "quick": quick, "epochs": epochs,
             "seeds": seeds, "first_seed": first_seed, "shifts": "carcourse.shifts (rendered by the generator)",
-            "photometric": config.to_dict(), "summary": summarise(runs), "runs": runs}
+            "photometric": config.to_dict(), "summary": summarise(runs), "runs": runs,
+            "hardware": {**hardware(device), "cpu_bf16": cpu_has_bf16(), "isa_limited": isa_limited()},
+            "versions": versions()}
 
 
 def summarise(runs: dict[str, list[dict]]) -> dict:
@@ -116,11 +119,13 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
 
 
 def merge(results: list[dict]) -> dict:
-    """One result from several runs of the same arms on other seeds (`--first-seed`), as if run at once."""
+    """One result from several runs of the same arms on other seeds (`--first-seed`), as if run at once;
+    refused when their settings, machines or versions differ (results saved before the machine was
+    recorded have none)."""
     first = results[0]
     for r in results[1:]:
-        for key in ("model", "quick", "epochs", "photometric"):
-            if r[key] != first[key]:
+        for key in ("model", "quick", "epochs", "photometric", "hardware", "versions"):
+            if r.get(key) != first.get(key):
                 raise ValueError(f"cannot merge augment_shift results with different {key}: "
                                  f"{first[key]!r} and {r[key]!r}")
     runs = {arm: sorted((run for r in results for run in r["runs"][arm]), key=lambda run: run["seed"])
