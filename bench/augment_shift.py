@@ -1,8 +1,10 @@
-"""Does photometric augmentation pay under shift? Train the same model with the default
-augmentation (the 8 dihedral symmetries) and with photometric jitter added (TrainConfig.photometric,
-the path fit() takes), same seeds, and print side by side: unshifted test accuracy and every
-shifted test set's balanced accuracy, the worst shift named, and the share of images called car
-(a threshold that moved shows there, while ROC AUC shows whether the ranking held).
+"""Does photometric augmentation pay under shift? Train the same model with the flips alone (the 8
+dihedral symmetries, TrainConfig(photometric=False)) and with photometric jitter on top
+(TrainConfig.photometric, the path fit() takes; by default PhotometricConfig(), the library's
+default jitter), same seeds, and print side by side: unshifted test accuracy and every shifted
+test set's balanced accuracy, the worst shift named, the share of images called car (a threshold
+that moved shows there, while ROC AUC shows whether the ranking held), and each seed's paired
+difference.
 
 The shifted test sets are the generator's (carcourse.shifts: smaller / larger cars, atmosphere,
 low sun, roofs and grass), rendered, not filtered, so the augmentation never saw them. The same
@@ -14,8 +16,9 @@ a point there can be those images' luck (about 7 images); the larger sample says
 unshifted cost is real.
 
 `--set haze=0.15,p=0.5` tries other strengths (a PhotometricConfig; unnamed strengths keep their
-defaults, so `--set haze=0,blur=0,noise=0,colour=0.15,p=0.5` is colour jitter alone); every arm
-trains through fit(), with TrainConfig(photometric=those strengths).
+defaults, so `--set haze=0,blur=0,noise=0` is the default's colour and light jitter alone); every
+arm trains through fit(), with TrainConfig(photometric=those strengths). `--save` writes every run;
+`--first-seed 3 --seeds 2` adds seeds 3 and 4 to an earlier run and `--merge` joins the two.
 
 Run: python -m bench.augment_shift [--quick] [--model cnn] [--epochs N] [--seeds N] [--first-seed N]
      [--device cuda] [--save result.json]
