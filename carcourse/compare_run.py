@@ -179,7 +179,9 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
                 "data_seconds": data_seconds, "total_seconds": time.perf_counter() - t0,
                 "versions": versions(), "hardware": hardware(dev),
                 "world_size": ddp.world_size(), "amp": histories[models[0]][0].amp,
-                "channels_last": histories[models[0]][0].channels_last},
+                "channels_last": histories[models[0]][0].channels_last,
+                # what every run trained with (its seed is the first run's), jitter strengths included
+                "recipe": specs[0].config().to_dict()},
     }
     result = CompareResult(comparison=comparison, reports={k: v[0] for k, v in reports.items()},
                            all_reports=reports, histories={k: v[0] for k, v in histories.items()},

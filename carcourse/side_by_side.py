@@ -42,11 +42,15 @@ class RunSpec:
     def fit(self, model, train, val, progress: bool = False, callbacks=()) -> History:
         """Train `model` (from build()) with the default recipe for this run's epochs and seed:
         the one place both `compare` paths (one at a time, side by side) train a run."""
-        from .config import TrainConfig
         from .train import fit
 
-        config = TrainConfig(epochs=self.epochs, seed=self.seed, device=self.device, progress=progress)
-        return fit(model, train, val, config, callbacks=callbacks)
+        return fit(model, train, val, self.config(progress), callbacks=callbacks)
+
+    def config(self, progress: bool = False):
+        """The TrainConfig of this run: the default recipe with this run's epochs, seed and device."""
+        from .config import TrainConfig
+
+        return TrainConfig(epochs=self.epochs, seed=self.seed, device=self.device, progress=progress)
 
 
 @dataclass

@@ -29,6 +29,14 @@ def test_run_compare_returns_values_whose_json_is_the_report_document(result):
     assert doc["run"]["quick"] is True and doc["run"]["seeds"] == 2
 
 
+def test_the_report_names_the_recipe_every_run_trained_with_jitter_strengths_included(result):
+    from carcourse.config import TrainConfig
+
+    recipe = result.to_json()["run"]["recipe"]
+    assert recipe == TrainConfig(epochs=1, seed=0, device=result.to_json()["device"], progress=False).to_dict()
+    assert recipe["photometric"] == TrainConfig().to_dict()["photometric"]  # the strengths, not just "True"
+
+
 def test_per_seed_table_has_a_row_per_training_run(result):
     table = result.per_seed()
     assert list(table.index) == [("cnn", 0), ("cnn", 1)]
