@@ -10,6 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ANSWERS = ROOT / "answers" / "README.md"
 RESULTS = ROOT / "answers" / "results" / "report.json"
 ABLATION = ROOT / "answers" / "results" / "ablation.json"
+# bench/augment_shift's stored runs: each model with the flips alone and with the default jitter, 5 seeds
+AUGMENT = {name: ROOT / "answers" / "results" / f"augment_{name}.json" for name in ("cnn", "resnet18")}
 # The full ablation ran on a lent H200 (2026-11-30) while photometric=True was the default; the
 # default went back to flips only after the recipe bench that afternoon (bench/RESULTS.md). Until a
 # GPU session reruns it (`bash bench/on_gpu.sh OUT`, about 13 minutes there) its recipe differs from
@@ -74,6 +76,11 @@ def ablation():
     return json.loads(ABLATION.read_text())
 
 
+@pytest.fixture(scope="module")
+def augment():
+    return {name: json.loads(path.read_text()) for name, path in AUGMENT.items()}
+
+
 def test_every_question_has_a_section_that_points_to_a_notebook(answers):
     for q in range(1, 9):
         match = re.search(rf"^## Q{q} .*?(?=^## |^---\s*$|\Z)", answers, flags=re.S | re.M)
@@ -107,10 +114,44 @@ def test_results_file_is_from_a_full_mode_run(report, answers):
     assert run["versions"]["torch"].split("+")[0] in answers
 
 
-def test_every_number_quoted_in_q8_is_in_the_results_files(answers, report, ablation):
+def test_every_number_quoted_in_q8_is_in_the_results_files(answers, report, ablation, augment):
     section = q8_text(answers)
     assert len(NUMBER.findall(section)) > 40  # the answer does quote the results
-    assert unmatched_numbers(section, {"compare": report, "ablation": ablation}) == []
+    assert unmatched_numbers(section, {"compare": report, "ablation": ablation, "augment": augment}) == []
+
+
+def test_the_stored_augmentation_runs_measure_todays_default_jitter_seed_by_seed(augment):
+    """The default jitter rests on these runs: each model's worst shift higher on every seed, and
+    the unshifted accuracy moved by less than one seed's spread (the issue's "no drop")."""
+    import statistics
+
+    from carcourse.augment import PhotometricConfig
+    from carcourse.config import TrainConfig
+
+    for name, run in augment.items():
+        assert run["model"] == name and run["quick"] is False and run["epochs"] == TrainConfig().epochs
+        assert run["photometric"] == PhotometricConfig().to_dict() == TrainConfig().to_dict()["photometric"]
+        paired = run["summary"]["paired"]
+        assert paired["seeds"] == [0, 1, 2, 3, 4]
+        assert min(paired["baseline_worst_shift_balanced_accuracy"]) > 0.02, name
+        for key, sample in (("unshifted_accuracy", "unshifted"), ("unshifted_large_accuracy", "unshifted_large")):
+            spread = statistics.stdev(r["sets"][sample]["accuracy"] for r in run["runs"]["baseline"])
+            assert abs(statistics.mean(paired[key])) < spread, (name, key)
+
+
+def test_the_readme_quotes_the_stored_augmentation_runs(augment):
+    import statistics
+
+    readme = (ROOT / "README.md").read_text()
+    bullet = readme[readme.index("- Augmentation:"):]
+    bullet = bullet[:bullet.index("\n- ")]
+    for name, run in augment.items():
+        worst = run["summary"]["paired"]["baseline_worst_shift"]
+        before, after = (run["summary"][arm]["mean"][worst]["balanced_accuracy"] for arm in ("baseline", "photometric"))
+        assert f"{before:.3f} → {after:.3f}" in " ".join(bullet.split()), name
+        test, large = (100 * statistics.mean(run["summary"]["paired"][k])
+                       for k in ("unshifted_accuracy", "unshifted_large_accuracy"))
+        assert f"{test:+.1f}".replace("-", "−") in bullet and f"{large:+.1f}".replace("-", "−") in bullet, name
 
 
 def test_the_ablation_is_a_full_mode_run_of_every_ablation_with_3_seeds_and_the_default_recipe(ablation, answers):
