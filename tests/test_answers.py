@@ -12,10 +12,11 @@ RESULTS = ROOT / "answers" / "results" / "report.json"
 ABLATION = ROOT / "answers" / "results" / "ablation.json"
 # bench/augment_shift's stored runs: each model with the flips alone and with the default jitter, 5 seeds
 AUGMENT = {name: ROOT / "answers" / "results" / f"augment_{name}.json" for name in ("cnn", "resnet18")}
-# The full ablation ran on a lent H200 (2026-11-30) while photometric=True was the default; the
-# default went back to flips only after the recipe bench that afternoon (bench/RESULTS.md). Until a
-# GPU session reruns it (`bash bench/on_gpu.sh OUT`, about 13 minutes there) its recipe differs from
-# the default in this one switch, and Q8 must say so. Empty this when the ablation is rerun.
+# The full ablation ran on a lent H200 (2026-11-30) while photometric=True meant haze, blur and
+# noise on 30 % of the images (carcourse.augment.HAZE_BLUR_NOISE, which its recipe records only as
+# "True"); today's default jitter adds colour and light on 15 %. Until a GPU session reruns it
+# (`bash bench/on_gpu.sh OUT`, about 13 minutes there) its recipe differs from the default in this
+# one switch, and Q8 must say so. Empty this when the ablation is rerun.
 ABLATION_RECIPE_DIFFERS = {"photometric": True}
 # Integers that are facts of the exercise or words of the prose, not results: the test split
 # (945, 400, 1345), training set and patch sizes (4200, 64, 16), ResNet18's name and stem (18, 7, 2)
