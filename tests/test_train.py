@@ -210,10 +210,17 @@ def test_no_tensor_is_built_from_python_numbers_per_batch(tiny_set, monkeypatch)
 
         monkeypatch.setattr(torch, name, counting)
 
-    def built(batch_size):
+    def built(batch_size, **kw):
         made.clear()
-        fit(build("cnn", width=4, seed=0), tiny_set, config=TrainConfig(epochs=1, batch_size=batch_size, progress=False))
+        fit(build("cnn", width=4, seed=0), tiny_set,
+            config=TrainConfig(epochs=1, batch_size=batch_size, progress=False, **kw))
         return len(made)
 
     built(4)  # first use: constants cached per device are made here
     assert built(4) == built(2)  # twice the batches, not one more tensor
+    # the default jitter touches 15 % of the images, so some batches skip it: jitter every image too
+    from carcourse.augment import PhotometricConfig
+
+    every = PhotometricConfig(p=1.0, scale=0.2)
+    built(4, photometric=every)
+    assert built(4, photometric=every) == built(2, photometric=every)
