@@ -43,3 +43,37 @@ def test_recipe_bench_takes_the_median_seed_and_a_run_that_never_got_there_only_
     textbook = median_time_to_target([run(None, 300.0), run(None, 280.0), run(100.0)])
     assert textbook == {"seconds": None, "seconds_run": 280.0}
     assert time_to_target_ratio(textbook, median_time_to_target([run(30.0), run(35.0), run(40.0)])) == (8.0, True)
+
+
+def test_the_bare_loop_does_the_augmentation_work_fit_does_when_asked(monkeypatch):
+    """fit ÷ bare measures fit's overhead only if both loops do the same work: with the default
+    jitter on, the bare loop flips and jitters every batch too."""
+    import torch
+
+    from bench import throughput
+    from carcourse import augment, batches
+    from carcourse.augment import PhotometricConfig
+    from carcourse.models import build
+
+    calls = {"flips": 0, "jitter": 0}
+    real_flips, real_jitter = batches.augment_dihedral, augment.photometric
+
+    def flips(*a, **k):
+        calls["flips"] += 1
+        return real_flips(*a, **k)
+
+    def jitter(*a, **k):
+        calls["jitter"] += 1
+        return real_jitter(*a, **k)
+
+    monkeypatch.setattr(batches, "augment_dihedral", flips)
+    monkeypatch.setattr(augment, "photometric", jitter)
+    images = torch.randint(0, 256, (40, 3, 64, 64), dtype=torch.uint8)
+    labels = torch.randint(0, 2, (40,))
+    args = (images, labels, 16, False, False, torch.device("cpu"))
+    assert throughput.bare_loop(build("cnn", width=4), *args) > 0
+    assert calls == {"flips": 0, "jitter": 0}
+    throughput.bare_loop(build("cnn", width=4), *args, augment=PhotometricConfig())
+    assert calls == {"flips": 3, "jitter": 3}  # 40 images in batches of 16: 3 batches
+    throughput.bare_loop(build("cnn", width=4), *args, augment=True)  # the flips alone
+    assert calls == {"flips": 6, "jitter": 3}
