@@ -127,7 +127,7 @@ def sweep_main(quick: bool = False) -> dict:
 
 
 def measure(quick: bool = False, model_name: str = "cnn", batch: int = 32, amp: bool | None = None,
-            repeats: int = 3) -> dict:
+            repeats: int = 5) -> dict:
     """fit() vs the bare loop vs the textbook loop for one model, with the precision fit chooses
     (amp=None) or with mixed precision forced on/off (the layout stays the device default, as on
     a CPU without bf16). fit and the bare loop run alternately `repeats` times and the best of
