@@ -48,8 +48,9 @@ class PhotometricConfig:
     shift improves on every seed (SmallCNN atmosphere, ResNet18 low sun), and unshifted accuracy
     moves less than the seed spread (SmallCNN -0.2 points on the test split and -0.1 on the
     larger sample, ResNet18 +0.2 and -0.2). On 30-50 % of the images every jitter cost the
-    SmallCNN 0.4-0.9 points (lower on every seed): the dose matters more than the kinds. LIGHT_AND_COLOUR and HAZE_BLUR_NOISE below are the stronger single
-    kinds, for imagery known to differ in that way.
+    SmallCNN 0.4-0.9 points (lower on every seed): the dose matters more than the kinds.
+    LIGHT_AND_COLOUR and HAZE_BLUR_NOISE below are the stronger single kinds, for imagery known to
+    differ in that way.
     """
 
     brightness: float = 0.2
