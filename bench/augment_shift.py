@@ -134,9 +134,9 @@ def merge(results: list[dict]) -> dict:
     runs = {arm: sorted((run for r in results for run in r["runs"][arm]), key=lambda run: run["seed"])
             for arm in first["runs"]}
     seeds = [run["seed"] for run in runs["baseline"]]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"cannot merge augment_shift results: seed(s) {sorted({s for s in seeds if seeds.count(s) > 1})} "
-                         "appear twice")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ValueError(f"cannot merge augment_shift results: seed(s) {twice} appear twice")
     return {**first, "seeds": len(seeds), "first_seed": min(seeds), "summary": summarise(runs), "runs": runs}
 
 
