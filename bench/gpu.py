@@ -77,9 +77,8 @@ def model_speed(name: str, data, device: torch.device, epochs: int, compile: boo
     m = build(name).to(device)
     if cl:
         m = m.to(memory_format=torch.channels_last)
-    same_work = (cfg.photometric or True) if cfg.augment else None  # the augmentation fit does, in the bare loop too
-    bare_loop(m, data.images, data.labels, 32, amp, cl, device, augment=same_work)  # warm-up
-    bare = bare_loop(m, data.images, data.labels, 32, amp, cl, device, augment=same_work)
+    bare_loop(m, data.images, data.labels, 32, amp, cl, device, augment=cfg)  # warm-up, fit's augmentation too
+    bare = bare_loop(m, data.images, data.labels, 32, amp, cl, device, augment=cfg)
     flops = flops_per_image(build(name).to(device).to(memory_format=torch.channels_last if cl else torch.contiguous_format),
                             device, amp, cl)
     return {"model": name, "epoch_seconds": round(steady, 3), "first_epoch_seconds": round(h.epoch_seconds[0], 2),

@@ -16,28 +16,30 @@ import torch.nn.functional as F
 
 def bare_loop(model, images, labels, batch, amp, channels_last, device, augment=None):
     """The fastest honest loop: no bookkeeping. Without `augment` the data is normalised once, on
-    the device. With `augment` (a PhotometricConfig, or True for the flips alone) every batch gets
-    the same augmentation work as fit's default recipe (the flips on the uint8 batch, the jitter,
-    then normalisation), so fit ÷ bare measures fit's overhead, not the augmentation's cost."""
+    the device. With `augment` (a TrainConfig) every batch gets the augmentation that config gives
+    fit (the flips on the uint8 batch, its jitter if any, then normalisation), so fit ÷ bare
+    measures fit's overhead, not the augmentation's cost."""
     from carcourse.augment import photometric
     from carcourse.batches import augment_dihedral, normalise
 
+    flips = augment is not None and augment.augment
+    jitter = flips and augment.photometric
     y = labels.to(device)
-    x = images.to(device) if augment else normalise(images.to(device), channels_last)
+    x = images.to(device) if flips else normalise(images.to(device), channels_last)
     gen = torch.Generator(device=device).manual_seed(0)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     model.train()
     perm = torch.randperm(len(y), device=device)
     t0 = time.perf_counter()
-    if augment:
+    if flips:
         bits = torch.rand(len(y), 3, device=device, generator=gen) < 0.5
     for i in range(0, len(y), batch):
         idx = perm[i:i + batch]
         xb = x[idx]
-        if augment:
+        if flips:
             xb = augment_dihedral(xb, bits[i:i + batch])
-            if augment is not True:
-                xb = photometric(xb, gen, augment)
+            if jitter:
+                xb = photometric(xb, gen, jitter)
             xb = normalise(xb, channels_last)
         with torch.autocast(device.type, torch.bfloat16, enabled=amp):
             loss = F.cross_entropy(model(xb).float(), y[idx])
@@ -151,7 +153,6 @@ def measure(quick: bool = False, model_name: str = "cnn", batch: int = 32, amp: 
 
     fit(fresh(), data.subset(min(128, n)), config=config())  # warm-up (allocator, kernels)
     fit_aug, fit_plain, bare, bare_aug = [], [], [], []
-    default_augmentation = config().photometric or True  # the jitter's strengths, or the flips alone
 
     def fresh_bare():
         m = fresh().to(device)
@@ -160,7 +161,7 @@ def measure(quick: bool = False, model_name: str = "cnn", batch: int = 32, amp: 
     for _ in range(repeats):
         fit_aug.append(fit(fresh(), data, config=config()).images_per_second)
         bare_aug.append(bare_loop(fresh_bare(), data.images, data.labels, batch, amp_used, channels_last, device,
-                                  augment=default_augmentation))
+                                  augment=config()))
         fit_plain.append(fit(fresh(), data, config=config(augment=False)).images_per_second)
         bare.append(bare_loop(fresh_bare(), data.images, data.labels, batch, amp_used, channels_last, device))
     fit_aug, fit_plain, bare, bare_aug = max(fit_aug), max(fit_plain), max(bare), max(bare_aug)

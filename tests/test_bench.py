@@ -52,7 +52,7 @@ def test_the_bare_loop_does_the_augmentation_work_fit_does_when_asked(monkeypatc
 
     from bench import throughput
     from carcourse import augment, batches
-    from carcourse.augment import PhotometricConfig
+    from carcourse.config import TrainConfig
     from carcourse.models import build
 
     calls = {"flips": 0, "jitter": 0}
@@ -73,7 +73,9 @@ def test_the_bare_loop_does_the_augmentation_work_fit_does_when_asked(monkeypatc
     args = (images, labels, 16, False, False, torch.device("cpu"))
     assert throughput.bare_loop(build("cnn", width=4), *args) > 0
     assert calls == {"flips": 0, "jitter": 0}
-    throughput.bare_loop(build("cnn", width=4), *args, augment=PhotometricConfig())
+    throughput.bare_loop(build("cnn", width=4), *args, augment=TrainConfig())  # the default: flips + jitter
     assert calls == {"flips": 3, "jitter": 3}  # 40 images in batches of 16: 3 batches
-    throughput.bare_loop(build("cnn", width=4), *args, augment=True)  # the flips alone
+    throughput.bare_loop(build("cnn", width=4), *args, augment=TrainConfig(photometric=False))  # the flips alone
+    assert calls == {"flips": 6, "jitter": 3}
+    throughput.bare_loop(build("cnn", width=4), *args, augment=TrainConfig(augment=False))  # none, as fit
     assert calls == {"flips": 6, "jitter": 3}
