@@ -130,7 +130,7 @@ def merge(results: list[dict]) -> dict:
         for key in ("model", "quick", "epochs", "photometric", "hardware", "versions"):
             if r.get(key) != first.get(key):
                 raise ValueError(f"cannot merge augment_shift results with different {key}: "
-                                 f"{first[key]!r} and {r[key]!r}")
+                                 f"{first.get(key)!r} and {r.get(key)!r}")
     runs = {arm: sorted((run for r in results for run in r["runs"][arm]), key=lambda run: run["seed"])
             for arm in first["runs"]}
     seeds = [run["seed"] for run in runs["baseline"]]

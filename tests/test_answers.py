@@ -2,6 +2,7 @@
 file written by the full-mode `python -m carcourse compare` run."""
 import json
 import re
+import statistics
 from pathlib import Path
 
 import pytest
@@ -127,8 +128,6 @@ def test_every_number_quoted_in_q8_is_in_the_results_files(answers, report, abla
 def test_the_stored_augmentation_runs_measure_todays_default_jitter_seed_by_seed(augment):
     """The default jitter rests on these runs: each model's worst shift higher on every seed, and
     the unshifted accuracy moved by less than one seed's spread (the issue's "no drop")."""
-    import statistics
-
     from carcourse.augment import PhotometricConfig
     from carcourse.config import TrainConfig
 
@@ -144,8 +143,6 @@ def test_the_stored_augmentation_runs_measure_todays_default_jitter_seed_by_seed
 
 
 def test_the_readme_quotes_the_stored_augmentation_runs(augment):
-    import statistics
-
     readme = (ROOT / "README.md").read_text()
     bullet = readme[readme.index("- Augmentation:"):]
     bullet = bullet[:bullet.index("\n- ")]

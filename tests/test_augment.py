@@ -260,5 +260,8 @@ def test_augment_bench_refuses_to_merge_other_settings_or_the_same_seed_twice():
 
     with pytest.raises(ValueError, match="different photometric"):
         merge([_fake_augment_shift_result([0]), _fake_augment_shift_result([1], PhotometricConfig(p=0.5).to_dict())])
+    recorded = {**_fake_augment_shift_result([1]), "hardware": {"cpu": "another CPU"}}  # one saved without it
+    with pytest.raises(ValueError, match="different hardware: None and"):
+        merge([_fake_augment_shift_result([0]), recorded])
     with pytest.raises(ValueError, match=r"seed\(s\) \[1\] appear twice"):
         merge([_fake_augment_shift_result([0, 1]), _fake_augment_shift_result([1, 2])])
