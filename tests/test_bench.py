@@ -45,6 +45,23 @@ def test_recipe_bench_takes_the_median_seed_and_a_run_that_never_got_there_only_
     assert time_to_target_ratio(textbook, median_time_to_target([run(30.0), run(35.0), run(40.0)])) == (8.0, True)
 
 
+def test_the_recipe_target_is_the_median_reference_seed_not_one_seeds_last_epoch_spike():
+    """Chosen before the next measurement (2026-11-30): ResNet18's reference seed 0 jumped from
+    0.9267 to 0.955 in its last epoch, and that spike was the whole target."""
+    import pytest
+
+    from bench.recipe import target_from_references
+
+    def ref(*accs):
+        return {"val_acc": list(accs)}
+
+    assert target_from_references([ref(0.9267, 0.955), ref(0.94, 0.945), ref(0.95, 0.9483)]) == 0.9483
+    assert target_from_references([ref(0.9, 0.95)]) == 0.95  # quick mode: one seed, its last epoch
+    assert target_from_references([ref(0.96), ref(0.94)]) == 0.94  # even count: a value half the seeds reach
+    with pytest.raises(ValueError, match="no reference runs"):
+        target_from_references([])
+
+
 def test_the_bare_loop_does_the_augmentation_work_fit_does_when_asked(monkeypatch):
     """fit ÷ bare measures fit's overhead only if both loops do the same work: with the default
     jitter on, the bare loop flips and jitters every batch too."""
