@@ -12,7 +12,9 @@ default training recipe (`TrainConfig()` defaults) except the one field the abla
 - pretrained: ResNet18 initialised from a local weights file (`--weights`), else skipped with the reason
 
 Identical runs (same model, options, training overrides and seed) are trained once and shared
-between ablations. `python -m carcourse ablate` writes `ablation.json` and `ablation.png`.
+between ablations. `python -m carcourse ablate` writes `ablation.json` and `ablation.png`; with
+`--out DIR` it also notes every finished run in `DIR/ablation_runs.jsonl` as it goes, so an
+interrupted ablation (hours on a CPU) rerun with the same command trains only what is missing.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from .config import hardware, pick_device, quick_mode, versions
 from .presets import FULL
 
 ABLATIONS = ("width", "stem", "budget", "optimizer", "pretrained")
+JOURNAL = "ablation_runs.jsonl"  # one line per finished run, beside ablation.json
 WIDTHS = (16, 32, 64)
 STEMS = ("imagenet", "small")
 FULL_EPOCHS, QUICK_EPOCHS = FULL.compare_epochs, 1  # the fixed budget: the comparison's epochs
@@ -308,13 +311,63 @@ class _RunKey:
     seed: int
 
 
+@dataclass
+class _Curve:
+    """What tune_lr reads of a run's History, as a journal keeps it."""
+
+    val_loss: list[float]
+    val_acc: list[float]
+    best_epoch: int | None
+
+
+class RunJournal:
+    """Finished runs of an ablation, one JSON line each, after a header line saying what they were
+    trained with (recipe, data, device, torch, fixed budget). Reopening a journal with another
+    header raises ValueError naming the file and what differs: its runs are kept, not mixed in."""
+
+    def __init__(self, path: str | os.PathLike, header: dict[str, Any]):
+        self.path, self.header = Path(path), json.loads(json.dumps(header, default=str))
+        self.runs: dict[str, tuple[SeedResult, _Curve]] = {}
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"header": self.header}) + "\n")
+            return
+        lines = self.path.read_text().splitlines()
+        try:
+            stored = json.loads(lines[0])["header"]
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"{self.path}: not an ablation journal ({exc}); delete it or choose "
+                             f"another --out") from exc
+        if stored != self.header:
+            diff = sorted(k for k in set(stored) | set(self.header) if stored.get(k) != self.header.get(k))
+            raise ValueError(f"{self.path}: its runs were trained with another {', '.join(diff)}; "
+                             f"delete it (or choose another --out) to start afresh")
+        for number, line in enumerate(lines[1:], start=2):
+            try:
+                entry = json.loads(line)
+                self.runs[entry["key"]] = (SeedResult(**entry["result"]), _Curve(**entry["curve"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                if number == len(lines):  # the line an interrupt cut short: that run is trained again
+                    break
+                raise ValueError(f"{self.path}, line {number}: unreadable ({exc}); delete it or "
+                                 f"choose another --out") from exc
+
+    def add(self, key: str, result: SeedResult, history: Any) -> None:
+        curve = _Curve(list(history.val_loss), list(history.val_acc), history.best_epoch)
+        self.runs[key] = (result, curve)
+        with self.path.open("a") as f:  # NaN stays NaN: json writes and reads it back
+            f.write(json.dumps({"key": key, "result": asdict(result), "curve": asdict(curve)}) + "\n")
+
+
 class _Runner:
     """Trains and evaluates one (model, options, training overrides, seed) at a time and
-    remembers the result, so a run shared by two ablations is trained once."""
+    remembers the result, so a run shared by two ablations is trained once; with a journal, a run
+    an earlier (interrupted) process finished is read back instead of trained again."""
 
-    def __init__(self, splits: Any, config: AblationConfig, device: str):
-        self.splits, self.config, self.device = splits, config, device
+    def __init__(self, splits: Any, config: AblationConfig, device: str, journal: RunJournal | None = None):
+        self.splits, self.config, self.device, self.journal = splits, config, device, journal
         self.cache: dict[_RunKey, tuple[SeedResult, Any]] = {}
+        self.resumed = 0
         self.image_size = int(splits.train.images.shape[-1])
 
     def build(self, model: str, options: dict[str, Any], seed: int):
@@ -335,6 +388,14 @@ class _Runner:
         differs = {k: v for k, v in train.items() if getattr(defaults, k) != v}  # adam at the default lr = default
         own = {k: v for k, v in options.items() if _model_defaults(model).get(k, _MISSING) != v}
         key = _RunKey(model, tuple(sorted(own.items())), tuple(sorted(differs.items())), seed)
+        noted = json.dumps([model, key.options, key.train, seed], default=str)
+        if key not in self.cache and self.journal is not None and noted in self.journal.runs:
+            self.cache[key] = self.journal.runs[noted]
+            self.resumed += 1
+            if self.config.progress:
+                r = self.cache[key][0]
+                print(f"  {model} {options} {train} seed {seed}: accuracy {r.accuracy:.4f}, "
+                      f"{r.epochs_trained} epochs (from {self.journal.path.name})", flush=True)
         if key not in self.cache:
             net = self.build(model, options, seed)
             cfg = TrainConfig(**train, seed=seed, device=self.device, progress=False)
@@ -352,6 +413,8 @@ class _Runner:
                                 epochs_trained=history.epochs, best_epoch=history.best_epoch,
                                 seconds=history.seconds, diverged=diverged)
             self.cache[key] = (result, history)
+            if self.journal is not None:
+                self.journal.add(noted, result, history)
             if self.config.progress:
                 print(f"  {model} {options} {train} seed {seed}: accuracy {acc:.4f}, {history.epochs} "
                       f"epochs, {history.seconds:.1f} s{', DIVERGED' if diverged else ''}", flush=True)
@@ -405,8 +468,11 @@ def ablation_data(config: AblationConfig):
 
 
 def run_ablation(config: AblationConfig | None = None, splits: Any = None, command: str | None = None,
-                 log: Callable[[str], None] = lambda s: None) -> AblationResult:
-    """Run the ablations named in `config.only` on `splits` (default: `ablation_data(config)`)."""
+                 log: Callable[[str], None] = lambda s: None,
+                 journal: str | os.PathLike | None = None) -> AblationResult:
+    """Run the ablations named in `config.only` on `splits` (default: `ablation_data(config)`).
+    With `journal` (a file path) every finished run is noted there, and runs already noted by an
+    earlier process with the same recipe, data, device and budget are read back, not retrained."""
     from .models import build
     from .train import TrainConfig
 
@@ -416,7 +482,15 @@ def run_ablation(config: AblationConfig | None = None, splits: Any = None, comma
         build("resnet18", weights=config.weights)  # a WeightsError now, not after hours of training
     splits = splits if splits is not None else ablation_data(config)
     device = str(pick_device(config.device))
-    runner = _Runner(splits, config, device)
+    recipe = TrainConfig().to_dict()
+    dataset = {"source": splits.source, "image_size": int(splits.train.images.shape[-1]), **splits.summary(),
+               "sha1": fingerprint(splits)}
+    notes = None if journal is None else RunJournal(journal, {
+        "recipe": recipe, "dataset_sha1": dataset["sha1"], "device": device, "epochs": config.epochs,
+        "torch": versions()["torch"]})
+    runner = _Runner(splits, config, device, notes)
+    if notes is not None and notes.runs:
+        log(f"{len(notes.runs)} finished runs noted in {notes.path}: those are read back, not retrained")
     rows: list[AblationRow] = []
     tuning: list[LrTuning] = []
     fixed = f"fixed {config.epochs} epoch{'s' if config.epochs != 1 else ''}"
@@ -453,9 +527,7 @@ def run_ablation(config: AblationConfig | None = None, splits: Any = None, comma
                                        f"pretrained from {os.path.basename(config.weights)}",
                                        {"weights": config.weights}))
     return AblationResult(
-        rows=rows, tuning=tuning, config=config, recipe=TrainConfig().to_dict(),
-        dataset={"source": splits.source, "image_size": runner.image_size, **splits.summary(),
-                 "sha1": fingerprint(splits)},
+        rows=rows, tuning=tuning, config=config, recipe=recipe, dataset=dataset,
         hardware=hardware(device), command=command, seconds=time.perf_counter() - t0,
         runs_trained=len(runner.cache), versions=versions())
 
@@ -612,7 +684,8 @@ def main(args: Any) -> int:
         if problem:
             raise ValueError(f"--merge {stored}: {problem}")
     result = run_ablation(config, command="python -m carcourse " + " ".join(getattr(args, "argv", [])),
-                          log=print if config.progress else (lambda s: None))
+                          log=print if config.progress else (lambda s: None),
+                          journal=Path(args.out) / JOURNAL if args.out else None)
     print(result.table())
     print(f"{result.runs_trained} training runs in {result.seconds:.0f} s on {result.hardware['device']}")
     if older is not None:

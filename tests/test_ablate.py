@@ -63,6 +63,8 @@ def test_quick_ablate_writes_every_ablation_with_pretrained_skipped(tmp_path):
     assert doc["hardware"]["device"] == "cpu" and doc["hardware"]["cpu_cores"] >= 1
     assert doc["recipe"]["batch_size"] == 32 and doc["config"]["quick"] is True
     assert "width 16" in out.stdout and "skipped" in out.stdout
+    # every finished run was noted as it finished, so an interrupted run could resume
+    assert len((tmp_path / ablate.JOURNAL).read_text().splitlines()) == 1 + doc["runs_trained"]
 
 
 def test_pretrained_ablation_loads_the_given_weights_file(tmp_path, tiny_splits, monkeypatch):
@@ -246,3 +248,67 @@ def test_effects_pair_each_setting_with_its_reference_seed_by_seed():
     assert e.loc["width 16", "per_seed"] == [-0.05, -0.02, -0.02] and e.loc["width 16", "same_sign"]
     assert not e.loc["width 64", "same_sign"]  # +0.01, -0.01, +0.01: no consistent effect
     assert e.loc["small stem", "difference"] == pytest.approx(0.02) and e.loc["small stem", "same_sign"]
+
+
+def test_an_interrupted_ablation_rerun_with_its_journal_trains_only_the_missing_runs(tiny_splits, tmp_path,
+                                                                                      monkeypatch):
+    from carcourse import train
+
+    cfg = dict(quick=True, only=("width", "optimizer"))
+    straight = run_ablation(AblationConfig(**cfg), splits=tiny_splits)
+    real_fit, real_add, trained = train.fit, ablate.RunJournal.add, []
+
+    def fit(*args, **kwargs):
+        if len(trained) == 4:
+            raise KeyboardInterrupt  # Ctrl-C during the fifth run
+        return real_fit(*args, **kwargs)
+
+    def add(journal, *args):  # the journal notes a run as soon as it is finished
+        real_add(journal, *args)
+        trained.append(args[0])
+
+    monkeypatch.setattr(train, "fit", fit)
+    monkeypatch.setattr(ablate.RunJournal, "add", add)
+    journal = tmp_path / ablate.JOURNAL
+    with pytest.raises(KeyboardInterrupt):
+        run_ablation(AblationConfig(**cfg), splits=tiny_splits, journal=journal)
+    assert len(journal.read_text().splitlines()) == 1 + 4  # header + the four finished runs
+    trained.clear()
+    monkeypatch.setattr(train, "fit", real_fit)
+    resumed = run_ablation(AblationConfig(**cfg), splits=tiny_splits, journal=journal)
+    assert len(trained) == straight.runs_trained - 4  # only the missing runs were trained
+    assert resumed.runs_trained == straight.runs_trained
+
+    def without_seconds(result):
+        doc = result.to_json()
+        return [{**row, "per_seed": [{k: v for k, v in s.items() if k != "seconds"} for s in row["per_seed"]],
+                 "mean": None, "sd": None} for rows in doc["ablations"].values() for row in rows], doc["lr_tuning"]
+
+    assert without_seconds(resumed) == without_seconds(straight)  # the numbers of one uninterrupted run
+
+
+def test_a_journal_of_other_runs_is_refused_naming_the_file_and_a_cut_last_line_is_retrained(tmp_path):
+    from carcourse.ablate import RunJournal, SeedResult
+
+    path = tmp_path / ablate.JOURNAL
+    header = {"recipe": {"epochs": 8, "lr": 0.001}, "dataset_sha1": "abc", "device": "cpu", "epochs": 8,
+              "torch": "2.14.1"}
+    notes = RunJournal(path, header)
+    curve = type("H", (), {"val_loss": [0.5, float("nan")], "val_acc": [0.8, 0.5], "best_epoch": 1})()
+    notes.add("run a", SeedResult(0, 0.9, 0.88, 0.95, 2, 1, 3.0, diverged=True), curve)
+    notes.add("run b", SeedResult(1, 0.91, 0.89, 0.96, 2, 2, 3.1), curve)
+    with path.open("a") as f:
+        f.write('{"key": "run c", "result": {"seed"')  # the process was killed while writing
+    reopened = RunJournal(path, header)
+    assert sorted(reopened.runs) == ["run a", "run b"]  # run c is trained again
+    result, kept = reopened.runs["run a"]
+    assert result.diverged and result.accuracy == 0.9 and kept.best_epoch == 1 and kept.val_loss[0] == 0.5
+    with pytest.raises(ValueError, match=rf"{path.name}: its runs were trained with another dataset_sha1, recipe"):
+        RunJournal(path, {**header, "recipe": {"epochs": 8, "lr": 0.003}, "dataset_sha1": "def"})
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "not json", lines[1]]) + "\n")
+    with pytest.raises(ValueError, match=rf"{path.name}, line 2: unreadable"):
+        RunJournal(path, header)
+    (tmp_path / "other.jsonl").write_text("[1, 2]\n")
+    with pytest.raises(ValueError, match="other.jsonl: not an ablation journal"):
+        RunJournal(tmp_path / "other.jsonl", header)
