@@ -367,7 +367,6 @@ class _Runner:
     def __init__(self, splits: Any, config: AblationConfig, device: str, journal: RunJournal | None = None):
         self.splits, self.config, self.device, self.journal = splits, config, device, journal
         self.cache: dict[_RunKey, tuple[SeedResult, Any]] = {}
-        self.resumed = 0
         self.image_size = int(splits.train.images.shape[-1])
 
     def build(self, model: str, options: dict[str, Any], seed: int):
@@ -391,7 +390,6 @@ class _Runner:
         noted = json.dumps([model, key.options, key.train, seed], default=str)
         if key not in self.cache and self.journal is not None and noted in self.journal.runs:
             self.cache[key] = self.journal.runs[noted]
-            self.resumed += 1
             if self.config.progress:
                 r = self.cache[key][0]
                 print(f"  {model} {options} {train} seed {seed}: accuracy {r.accuracy:.4f}, "

@@ -146,7 +146,14 @@ def test_real_sigint_mid_run_keeps_history_and_best_weights(tiny_set):
                 time.sleep(5)
 
     model = build("cnn", width=4)
-    h = fit(model, tiny_set, tiny_set, TrainConfig(epochs=10, batch_size=16, **FAST), [Snap()])
+    # Python's own Ctrl-C handler, whatever an earlier test in this (xdist worker) process left
+    # installed: CI once saw the SIGINT swallowed, as a handler such as an unclosed asyncio
+    # Runner's cancels its task on the first SIGINT instead of raising KeyboardInterrupt
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        h = fit(model, tiny_set, tiny_set, TrainConfig(epochs=10, batch_size=16, **FAST), [Snap()])
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert h.interrupted and h.epochs == 2 and len(h.iteration_loss) > 2 * h.iterations_per_epoch
     best = snapshots[h.best_epoch]
     assert all(torch.equal(best[k], v) for k, v in model.state_dict().items())
