@@ -303,6 +303,24 @@ def _model_defaults(model: str) -> dict[str, Any]:
             if p.default is not inspect.Parameter.empty}
 
 
+def departures(model: str, options: dict[str, Any], train: dict[str, Any]) -> tuple[dict, dict]:
+    """(model options, training settings) in which a run differs from `build(model)`'s defaults and
+    `TrainConfig()`: width 32 or Adam at 1e-3 are no change. Two runs with the same departures and
+    seed are the same run; a row with none is the run `compare` trains for that model."""
+    from .train import TrainConfig
+
+    recipe, own = TrainConfig(), _model_defaults(model)
+    return ({k: v for k, v in options.items() if own.get(k, _MISSING) != v},
+            {k: v for k, v in train.items() if getattr(recipe, k) != v})
+
+
+def changes_nothing(row: AblationRow) -> bool:
+    """A trained row with the model's own defaults and the default recipe (at the ablation's fixed
+    budget): the SmallCNN at width 32, ResNet18 with the ImageNet stem, the fixed budget, Adam at
+    its default rate."""
+    return not row.skipped and departures(row.model, row.options, row.train) == ({}, {})
+
+
 @dataclass(frozen=True)
 class _RunKey:
     model: str
@@ -383,9 +401,7 @@ class _Runner:
         from .train import TrainConfig, TrainingDiverged, fit
 
         train = {"epochs": self.config.epochs, **train}
-        defaults = TrainConfig()
-        differs = {k: v for k, v in train.items() if getattr(defaults, k) != v}  # adam at the default lr = default
-        own = {k: v for k, v in options.items() if _model_defaults(model).get(k, _MISSING) != v}
+        own, differs = departures(model, options, train)
         key = _RunKey(model, tuple(sorted(own.items())), tuple(sorted(differs.items())), seed)
         noted = json.dumps([model, key.options, key.train, seed], default=str)
         if key not in self.cache and self.journal is not None and noted in self.journal.runs:

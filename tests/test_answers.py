@@ -176,13 +176,15 @@ def test_the_ablations_reference_rows_are_the_comparisons_own_runs(ablation, rep
     report.json, seed by seed, so Q8 may set the ablation beside the comparison's table."""
     assert ablation["versions"]["torch"] == report["run"]["versions"]["torch"]
     assert ablation["hardware"]["cpu"] == report["run"]["hardware"]["cpu"]
+    from carcourse.ablate import AblationResult, changes_nothing
+
     compared = {m: [round(s["accuracy"], 6) for s in report["models"][m]["per_seed"]] for m in ("cnn", "resnet18")}
-    references = {"width": ("cnn", "width 32"), "stem": ("resnet18", "imagenet stem")}
-    for name, rows in ablation["ablations"].items():
-        for row in rows:
-            if (row["model"], row["setting"]) == references.get(name) or row["setting"].startswith("fixed") \
-                    or row["setting"] == "Adam, tuned lr 0.001":
-                assert [round(s["accuracy"], 6) for s in row["per_seed"]] == compared[row["model"]], (name, row["setting"])
+    references = [r for r in AblationResult.from_json(ablation).rows if changes_nothing(r)]
+    assert sorted((r.ablation, r.model) for r in references) == [  # width 32, ImageNet stem, fixed budget, Adam
+        ("budget", "cnn"), ("budget", "resnet18"), ("optimizer", "cnn"), ("optimizer", "resnet18"),
+        ("stem", "resnet18"), ("width", "cnn")]
+    for r in references:
+        assert [round(s.accuracy, 6) for s in r.runs] == compared[r.model], (r.ablation, r.setting)
     assert "the comparison's own runs" in q8_text(answers)
 
 
