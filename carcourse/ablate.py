@@ -496,11 +496,9 @@ def run_ablation(config: AblationConfig | None = None, splits: Any = None, comma
         build("resnet18", weights=config.weights)  # a WeightsError now, not after hours of training
     splits = splits if splits is not None else ablation_data(config)
     device = str(pick_device(config.device))
-    recipe = TrainConfig().to_dict()
-    dataset = {"source": splits.source, "image_size": int(splits.train.images.shape[-1]), **splits.summary(),
-               "sha1": fingerprint(splits)}
+    recipe, sha1 = TrainConfig().to_dict(), fingerprint(splits)
     notes = None if journal is None else RunJournal(journal, {
-        "recipe": recipe, "dataset_sha1": dataset["sha1"], "device": device, "epochs": config.epochs,
+        "recipe": recipe, "dataset_sha1": sha1, "device": device, "epochs": config.epochs,
         "torch": versions()["torch"]})
     runner = _Runner(splits, config, device, notes)
     if notes is not None and notes.runs:
@@ -541,7 +539,8 @@ def run_ablation(config: AblationConfig | None = None, splits: Any = None, comma
                                        f"pretrained from {os.path.basename(config.weights)}",
                                        {"weights": config.weights}))
     return AblationResult(
-        rows=rows, tuning=tuning, config=config, recipe=recipe, dataset=dataset,
+        rows=rows, tuning=tuning, config=config, recipe=recipe,
+        dataset={"source": splits.source, "image_size": runner.image_size, **splits.summary(), "sha1": sha1},
         hardware=hardware(device), command=command, seconds=time.perf_counter() - t0,
         runs_trained=len(runner.cache), versions=versions())
 
