@@ -321,6 +321,19 @@ def changes_nothing(row: AblationRow) -> bool:
     return not row.skipped and departures(row.model, row.options, row.train) == ({}, {})
 
 
+def reference_mismatches(result: AblationResult, compared: dict[str, Any]) -> list[tuple[str, str]]:
+    """(ablation, model) of every row that changes nothing whose per-seed test accuracies differ
+    (to 6 digits) from those of the comparison's report.json `models` (`compared`). Empty means
+    those rows are the comparison's own runs, seed by seed, so the two may be read side by side;
+    a model the comparison lacks counts as a mismatch."""
+    def rounded(values) -> list[float]:
+        return [round(float(v), 6) for v in values]
+
+    return [(r.ablation, r.model) for r in result.rows if changes_nothing(r)
+            if r.model not in compared or rounded(s.accuracy for s in r.runs)
+            != rounded(s["accuracy"] for s in compared[r.model]["per_seed"])]
+
+
 @dataclass(frozen=True)
 class _RunKey:
     model: str

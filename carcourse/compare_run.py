@@ -20,6 +20,7 @@ from .history import History
 from .models import count_parameters
 from .presets import preset
 from .progress import RunTable
+from .shifts import robustness_entries, robustness_sets
 from .side_by_side import RunOutput, RunSpec, auto_workers, check_workers, train_side_by_side, usable_cores
 
 MODELS = ("cnn", "resnet18")
@@ -132,7 +133,7 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
              for name in models for k in range(seeds)]
     workers = auto_workers(dev, len(specs)) if workers is None else (1 if ddp.world_size() > 1 else workers)
     reports, histories, trained, extra, model_json = {n: [] for n in models}, {n: [] for n in models}, {}, {}, {}
-    finished = {}
+    finished, sets, shift_predictions = {}, {}, {}
     with RunTable(len(specs), desc="models × seeds", enabled=progress) as table:
         def record(spec: RunSpec, model: nn.Module, history: History, predictions: Predictions | None) -> None:
             """Keep a finished run (the model of the first seed only) and add its table row."""
@@ -150,9 +151,20 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
                 history = spec.fit(model, splits.train, splits.val, progress=progress)
                 record(spec, model, history, predict_gathered(model, splits.test))
         else:
-            _train_side_by_side(specs, splits, workers, progress, lambda out: record(
-                out.spec, _rebuild(out, dev), out.history,
-                Predictions.from_logits(out.logits, splits.test.labels, splits.test.classes)))
+            # the kept (first-seed) models predict the shifted test sets in the workers, each as
+            # soon as a core is free, instead of here after the last run
+            sets = robustness_sets(splits, seed=seed)
+
+            def done(out: RunOutput) -> None:
+                if out.extra:
+                    shift_predictions[out.spec.model] = {
+                        name: Predictions.from_logits(logits, sets[name].labels, sets[name].classes)
+                        for name, logits in out.extra.items()}
+                record(out.spec, out.model(dev), out.history,
+                       Predictions.from_logits(out.logits, splits.test.labels, splits.test.classes))
+
+            _train_side_by_side(specs, splits, workers, progress, done, extra_sets=sets,
+                                predict_extra=lambda spec: spec.seed == seed)
     for spec in specs:  # in the order of `specs`, whichever finished first
         model, history, rep = finished[spec.model, spec.seed]
         histories[spec.model].append(history)
@@ -165,8 +177,8 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
     for name in models:
         extra[name], model_json[name] = _model_summary(reports[name], histories[name], trained[name], seed)
     # --- per-kind error tables and shifted test sets (carcourse.shifts owns this) ---
-    from .shifts import robustness_entries
-    robustness = robustness_entries(model_json, trained, reports, splits, seed=seed)
+    robustness = robustness_entries(model_json, trained, reports, splits, seed=seed, sets=sets or None,
+                                    predictions=shift_predictions or None)
     # --- end per-kind / shifts ---
     comparison = compare(reports, extra=extra, seed=seed)
     doc = {
@@ -192,8 +204,9 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
 
 
 def _train_side_by_side(specs: list[RunSpec], splits: Splits, workers: int, progress: bool,
-                        on_done: Any = None) -> list[RunOutput]:
-    """train_side_by_side with a progress bar over every epoch of every run."""
+                        on_done: Any = None, **extra: Any) -> list[RunOutput]:
+    """train_side_by_side (`extra`: its extra_sets and predict_extra) with a progress bar over
+    every epoch of every run."""
     from .progress import bar
 
     epochs_total = sum(s.epochs for s in specs)
@@ -204,17 +217,7 @@ def _train_side_by_side(specs: list[RunSpec], splits: Splits, workers: int, prog
         def on_epoch(model: str, seed: int, epoch: int, epochs: int) -> None:
             pbar.update(1)
             pbar.set_postfix_str(f"{model} seed {seed}: epoch {epoch}/{epochs}")
-        return train_side_by_side(specs, splits, workers, on_epoch=on_epoch, on_done=on_done)
-
-
-def _rebuild(output: RunOutput, device: torch.device) -> nn.Module:
-    """The trained model of a side-by-side run, on `device` and in the layout fit() chose."""
-    model = output.spec.build()
-    model.load_state_dict(output.state)
-    model = model.to(device)
-    if output.history.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model
+        return train_side_by_side(specs, splits, workers, on_epoch=on_epoch, on_done=on_done, **extra)
 
 
 def _model_summary(reports: list[Report], histories: list[History], model: nn.Module,

@@ -188,21 +188,33 @@ def threshold_failures(shift_results: Mapping[str, Mapping[str, Mapping[str, flo
     return out
 
 
+def robustness_sets(splits, seed: int = 0) -> dict[str, Any]:
+    """The shifted test sets compare scores every model on: each shift of the synthetic test split
+    (shifted_test_sets), none for data from a folder (the generator cannot shift real photos)."""
+    if not str(splits.source).startswith("synthetic"):
+        return {}
+    return shifted_test_sets(splits.test, seed=seed)
+
+
 def robustness_entries(model_json: dict, models: Mapping[str, torch.nn.Module], reports: Mapping[str, Any],
-                       splits, seed: int = 0, predict_fn=None) -> dict[str, Any]:
+                       splits, seed: int = 0, predict_fn=None, sets: Mapping[str, Any] | None = None,
+                       predictions: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """What compare adds to report.json: per model `kind_errors` (when the test set carries
     metadata) and `shifts` (for synthetic data); returns {"shifts": {name: description}} for the
-    document, plus `shift_tests` (McNemar of the first two models on each shifted set)."""
+    document, plus `shift_tests` (McNemar of the first two models on each shifted set).
+    `sets` (default: robustness_sets) and `predictions` ({model: {shift: Predictions}}, default:
+    predict_shifts here) let a caller hand in what it has already made elsewhere."""
     from .kinds import kind_errors, kind_errors_json
 
     if splits.test.meta is not None:
         for name, rep in reports.items():
-            predictions = rep[0].predictions if isinstance(rep, (list, tuple)) else rep.predictions
-            model_json[name]["kind_errors"] = kind_errors_json(kind_errors(predictions, splits.test.meta))
-    if not str(splits.source).startswith("synthetic"):
+            on_test = rep[0].predictions if isinstance(rep, (list, tuple)) else rep.predictions
+            model_json[name]["kind_errors"] = kind_errors_json(kind_errors(on_test, splits.test.meta))
+    sets = robustness_sets(splits, seed) if sets is None else sets
+    if not sets:
         return {"shifts": []}
-    sets = shifted_test_sets(splits.test, seed=seed)
-    predictions = predict_shifts(models, sets, predict_fn)
+    if predictions is None:
+        predictions = predict_shifts(models, sets, predict_fn)
     for name, per_shift in shift_metrics(predictions).items():
         model_json[name]["shifts"] = per_shift
     doc: dict[str, Any] = {"shifts": {k: SHIFTS[k].description for k in sets}}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import queue as queue_module
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -55,12 +55,30 @@ class RunSpec:
 
 @dataclass
 class RunOutput:
-    """What a run sends back: its History, its weights (CPU tensors) and its test-set logits."""
+    """What a run sends back: its History, its weights (CPU tensors), its test-set logits and, if
+    asked for (train_side_by_side's `extra_sets`), its logits on each extra set by name."""
 
     spec: RunSpec
     history: History
     state: dict[str, torch.Tensor]
     logits: torch.Tensor
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def model(self, device: torch.device | str | None = None):
+        """The trained model, on `device` (default: the run's) and in the layout fit() chose."""
+        return rebuild(self.spec, self.state, self.history.channels_last, device)
+
+
+def rebuild(spec: RunSpec, state: dict[str, torch.Tensor], channels_last: bool,
+            device: torch.device | str | None = None):
+    """The model of `spec` with the weights `state`, on `device` (default: the run's), in eval-ready
+    form: channels_last when the run trained that way, so it predicts as fast as it trained."""
+    model = spec.build()
+    model.load_state_dict(state)
+    model = model.to(device if device is not None else spec.device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def usable_cores() -> int:
@@ -96,9 +114,9 @@ def check_workers(workers: Any) -> int | None:
 _WORKER: dict[str, Any] = {}  # the data and message queue of this worker process, set once by _init
 
 
-def _init(train, val, test, threads: int, messages) -> None:
+def _init(train, val, test, threads: int, messages, extra_sets) -> None:
     torch.set_num_threads(threads)
-    _WORKER.update(train=train, val=val, test=test, messages=messages)
+    _WORKER.update(train=train, val=val, test=test, messages=messages, extra_sets=extra_sets)
 
 
 class _EpochMessages(Callback):
@@ -123,30 +141,47 @@ def _run(spec: RunSpec) -> RunOutput:
     return RunOutput(spec, history, state, logits)
 
 
+def _predict_extra(spec: RunSpec, state: dict[str, torch.Tensor], channels_last: bool) -> dict[str, torch.Tensor]:
+    from .evaluate import predict
+
+    model = rebuild(spec, state, channels_last)
+    return {name: predict(model, data).logits for name, data in _WORKER["extra_sets"].items()}
+
+
 # ----------------------------------------------------------------------------------------------
 # in the parent process
 # ----------------------------------------------------------------------------------------------
 def train_side_by_side(specs: list[RunSpec], splits: Any, workers: int = 2,
                        on_epoch: Callable[[str, int, int, int], None] | None = None,
-                       on_done: Callable[[RunOutput], None] | None = None) -> list[RunOutput]:
+                       on_done: Callable[[RunOutput], None] | None = None,
+                       extra_sets: Mapping[str, Any] | None = None,
+                       predict_extra: Callable[[RunSpec], bool] | None = None) -> list[RunOutput]:
     """Train every spec, `workers` at a time, each worker with cores // workers threads; return
     the outputs in the order of `specs`. The longest runs start first (so no core idles at the
     end while one long run finishes). `on_epoch(model, seed, epoch, epochs)` is called in this
     process after every epoch of any run, `on_done(output)` when a run ends. A worker's error
-    is raised here; an interrupt stops every worker."""
+    is raised here; an interrupt stops every worker.
+
+    `extra_sets` ({name: ImageSet}) are predicted by the trained model of each run for which
+    `predict_extra(spec)` is true (default: every run), into `output.extra`, before on_done sees
+    it. That prediction is a task of its own, queued behind the training runs, so it runs on
+    whichever core finishes its training first instead of after all of them."""
     import torch.multiprocessing as mp
 
     if not specs:
         return []
+    extra_sets = dict(extra_sets or {})
+    wants_extra = (lambda spec: bool(extra_sets) and (predict_extra is None or predict_extra(spec)))
     threads = max(1, usable_cores() // workers)
     ctx = mp.get_context("spawn")
     messages = ctx.Queue()
     cost = {"resnet18": 3.0}  # a ResNet18 epoch costs about three SmallCNN epochs on a CPU
     order = sorted(range(len(specs)), key=lambda i: -cost.get(specs[i].model, 1.0) * specs[i].epochs)
     pool = ctx.Pool(processes=min(workers, len(specs)), initializer=_init,
-                    initargs=(splits.train, splits.val, splits.test, threads, messages))
+                    initargs=(splits.train, splits.val, splits.test, threads, messages, extra_sets))
     try:
-        pending = {i: pool.apply_async(_run, (specs[i],)) for i in order}
+        pending = {(i, "train"): pool.apply_async(_run, (specs[i],)) for i in order}
+        trained: dict[int, RunOutput] = {}
         outputs: dict[int, RunOutput] = {}
         while pending:
             try:
@@ -155,8 +190,16 @@ def train_side_by_side(specs: list[RunSpec], splits: Any, workers: int = 2,
                     on_epoch(*message)
             except queue_module.Empty:
                 pass
-            for i in [i for i, r in pending.items() if r.ready()]:
-                outputs[i] = pending.pop(i).get()  # re-raises the worker's exception
+            for (i, task) in [key for key, r in pending.items() if r.ready()]:
+                result = pending.pop((i, task)).get()  # re-raises the worker's exception
+                if task == "train" and wants_extra(specs[i]):
+                    trained[i] = result
+                    pending[i, "extra"] = pool.apply_async(
+                        _predict_extra, (result.spec, result.state, result.history.channels_last))
+                    continue
+                if task == "extra":
+                    result, result.extra = trained.pop(i), result
+                outputs[i] = result
                 if on_done is not None:
                     on_done(outputs[i])
         while on_epoch is not None:  # messages still queued after the last run ended

@@ -312,3 +312,24 @@ def test_a_journal_of_other_runs_is_refused_naming_the_file_and_a_cut_last_line_
     (tmp_path / "other.jsonl").write_text("[1, 2]\n")
     with pytest.raises(ValueError, match="other.jsonl: not an ablation journal"):
         RunJournal(tmp_path / "other.jsonl", header)
+
+
+def test_reference_mismatches_names_a_reference_row_that_is_not_the_comparisons_run():
+    from carcourse.ablate import AblationResult, AblationRow, SeedResult, reference_mismatches
+
+    def row(ablation, model, options, accs):
+        return AblationRow(ablation, model, str(options), options=options,
+                           runs=[SeedResult(seed, a, a, a, 8, 8, 1.0) for seed, a in enumerate(accs)])
+
+    rows = [row("width", "cnn", {"width": 16}, [0.90, 0.91, 0.92]), row("width", "cnn", {"width": 32}, [0.95, 0.93, 0.94]),
+            row("stem", "resnet18", {"stem": "imagenet"}, [0.94, 0.945, 0.9466667]),
+            row("stem", "resnet18", {"stem": "small"}, [0.96, 0.97, 0.95])]
+    result = AblationResult(rows, [], AblationConfig(quick=True, only=("width", "stem")), {}, {}, {}, None, 0.0, 0)
+    report = {"cnn": {"per_seed": [{"accuracy": a} for a in (0.95, 0.93, 0.94)]},
+              "resnet18": {"per_seed": [{"accuracy": a} for a in (0.94, 0.945, 0.94666671)]}}  # equal to 6 digits
+    assert reference_mismatches(result, report) == []  # width 16 and the small stem change something: not compared
+    report["resnet18"]["per_seed"][2]["accuracy"] = 0.9474  # one seed off by one image in 1345
+    assert reference_mismatches(result, report) == [("stem", "resnet18")]
+    report["cnn"]["per_seed"] = report["cnn"]["per_seed"][::-1]  # the right values in the wrong seed order
+    assert reference_mismatches(result, report) == [("width", "cnn"), ("stem", "resnet18")]
+    assert reference_mismatches(result, {"cnn": report["cnn"]}) == [("width", "cnn"), ("stem", "resnet18")]

@@ -34,6 +34,45 @@ def test_side_by_side_runs_give_the_same_numbers_on_every_rerun_and_the_same_rep
                        first.reports["cnn"].predictions.predicted)
 
 
+def test_the_shifted_sets_scored_in_the_workers_are_what_the_kept_models_score_here(quick_splits):
+    """Side by side, the kept (first-seed) models score the shifted test sets in the workers. The
+    report's shift rows and paired tests must be those of the returned models scored here, and
+    cover the same shifts as a one-at-a-time run."""
+    from carcourse.shifts import evaluate_shifts, robustness_sets
+
+    small = Splits(quick_splits.train.subset(64, seed=0), quick_splits.val.subset(32, seed=0),
+                   quick_splits.test.subset(48, seed=0), source=quick_splits.source)  # synthetic: shifts apply
+    side, alone = (run_compare(data=small, epochs=1, seeds=2, quick=True, progress=False, workers=w,
+                               model_options={"cnn": {"width": 4}}) for w in (2, 1))
+    side_doc, alone_doc = side.to_json(), alone.to_json()
+    assert side_doc["shifts"] == alone_doc["shifts"] and len(side_doc["shifts"]) >= 5
+    assert set(side_doc["shift_tests"]) == set(alone_doc["shift_tests"]) == set(side_doc["shifts"])
+    here = evaluate_shifts(side.models, robustness_sets(small, seed=0))
+    for name in ("cnn", "resnet18"):
+        shifted = side_doc["models"][name]["shifts"]
+        assert set(shifted) == set(here[name]) == set(alone_doc["models"][name]["shifts"])
+        for shift, row in shifted.items():  # one thread in a worker vs two here: equal to the last digits
+            assert row["n"] == 48 and row["accuracy"] == here[name][shift]["accuracy"], (name, shift)
+            assert row["roc_auc"] == pytest.approx(here[name][shift]["roc_auc"], abs=1e-6), (name, shift)
+
+
+def test_extra_sets_are_predicted_only_for_the_runs_asked_and_match_the_returned_model(small):
+    from carcourse.evaluate import predict
+    from carcourse.side_by_side import RunSpec, train_side_by_side
+
+    specs = [RunSpec("cnn", seed, 1, "cpu", 2, {"width": 4}) for seed in (0, 1)]
+    extra_sets = {"val": small.val, "test again": small.test}
+    finished = []
+    outputs = train_side_by_side(specs, small, workers=2, extra_sets=extra_sets,
+                                 predict_extra=lambda spec: spec.seed == 0, on_done=finished.append)
+    assert [o.spec.seed for o in outputs] == [0, 1] and sorted(o.spec.seed for o in finished) == [0, 1]
+    assert set(outputs[0].extra) == {"val", "test again"} and outputs[1].extra == {}
+    model = outputs[0].model()
+    for name, data in extra_sets.items():
+        assert torch.allclose(outputs[0].extra[name], predict(model, data).logits, atol=1e-5)
+    assert torch.allclose(outputs[0].extra["test again"], outputs[0].logits, atol=1e-5)
+
+
 def test_an_error_in_a_worker_is_raised_here_with_its_message(small):
     with pytest.raises(ValueError, match="width must be >= 1, got 0"):
         _compare(small, 2, width=0)
