@@ -198,7 +198,8 @@ def train_side_by_side(specs: list[RunSpec], splits: Any, workers: int = 2,
                         _predict_extra, (result.spec, result.state, result.history.channels_last))
                     continue
                 if task == "extra":
-                    result, result.extra = trained.pop(i), result
+                    logits, result = result, trained.pop(i)
+                    result.extra = logits
                 outputs[i] = result
                 if on_done is not None:
                     on_done(outputs[i])
