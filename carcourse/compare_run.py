@@ -135,7 +135,7 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
     reports, histories, trained, extra, model_json = {n: [] for n in models}, {n: [] for n in models}, {}, {}, {}
     finished, sets, shift_predictions = {}, {}, {}
     with RunTable(len(specs), desc="models × seeds", enabled=progress) as table:
-        def record(spec: RunSpec, model: nn.Module, history: History, predictions: Predictions | None) -> None:
+        def record(spec: RunSpec, model: nn.Module | None, history: History, predictions: Predictions | None) -> None:
             """Keep a finished run (the model of the first seed only) and add its table row."""
             rep = report(predictions) if predictions is not None else None  # None on ranks other than 0
             finished[spec.model, spec.seed] = (model if spec.seed == seed else None, history, rep)
@@ -160,7 +160,8 @@ def run_compare(data: Any = "synthetic", epochs: int | None = None, seeds: int =
                     shift_predictions[out.spec.model] = {
                         name: Predictions.from_logits(logits, sets[name].labels, sets[name].classes)
                         for name, logits in out.extra.items()}
-                record(out.spec, out.model(dev), out.history,
+                kept = out.model(dev) if out.spec.seed == seed else None  # record keeps the first seed's only
+                record(out.spec, kept, out.history,
                        Predictions.from_logits(out.logits, splits.test.labels, splits.test.classes))
 
             _train_side_by_side(specs, splits, workers, progress, done, extra_sets=sets,

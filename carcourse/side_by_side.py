@@ -71,8 +71,8 @@ class RunOutput:
 
 def rebuild(spec: RunSpec, state: dict[str, torch.Tensor], channels_last: bool,
             device: torch.device | str | None = None):
-    """The model of `spec` with the weights `state`, on `device` (default: the run's), in eval-ready
-    form: channels_last when the run trained that way, so it predicts as fast as it trained."""
+    """The model of `spec` with the weights `state`, on `device` (default: the run's), in the layout
+    it trained in (channels_last when fit chose it), so it predicts as fast as it trained."""
     model = spec.build()
     model.load_state_dict(state)
     model = model.to(device if device is not None else spec.device)
