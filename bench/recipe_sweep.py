@@ -27,7 +27,26 @@ RECIPES = {
     "cosine-1e-3-10": dict(epochs=10, lr=1e-3, schedule="cosine"),
     "cosine-1e-3-8-ls": dict(epochs=8, lr=1e-3, schedule="cosine", label_smoothing=0.1),
     "sgd-onecycle-0.05-8": dict(epochs=8, lr=0.05, schedule="onecycle", optimizer="sgd", weight_decay=5e-4),
+    "cosine-5e-4-8": dict(epochs=8, lr=5e-4, schedule="cosine"),
+    "cosine-1e-3-6": dict(epochs=6, lr=1e-3, schedule="cosine"),
+    "adamw-cosine-1e-3-8": dict(epochs=8, lr=1e-3, schedule="cosine", optimizer="adamw", weight_decay=0.05),
+    # ResNet18 only: every residual block starts as the identity (see _zero_residual)
+    "cosine-1e-3-8-zero-res": dict(epochs=8, lr=1e-3, schedule="cosine", zero_residual=True),
+    "cosine-2e-3-8-zero-res": dict(epochs=8, lr=2e-3, schedule="cosine", zero_residual=True),
 }
+
+
+def _zero_residual(model) -> None:
+    """Zero the last BatchNorm scale of every residual block (torchvision's zero_init_residual),
+    so each block starts as the identity and the network trains as a shallower one at first."""
+    import torch
+    from torchvision.models.resnet import BasicBlock
+
+    blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
+    if not blocks:
+        raise ValueError(f"zero_residual: {type(model).__name__} has no residual blocks")
+    for block in blocks:
+        torch.nn.init.zeros_(block.bn2.weight)
 
 
 def run(model_name: str, names: list[str], seeds: list[int], quick: bool = False) -> list[dict]:
@@ -43,8 +62,12 @@ def run(model_name: str, names: list[str], seeds: list[int], quick: bool = False
     rows = []
     for name in names:
         for seed in seeds:
-            cfg = TrainConfig(**RECIPES[name], seed=seed, progress=False)
+            options = dict(RECIPES[name])
+            zero_residual = options.pop("zero_residual", False)
+            cfg = TrainConfig(**options, seed=seed, progress=False)
             model = build(model_name, seed=seed)
+            if zero_residual:
+                _zero_residual(model)
             h = fit(model, splits.train, splits.val, cfg)
             row = {"model": model_name, "recipe": name, "seed": seed, "val_acc": [round(a, 4) for a in h.val_acc],
                    "val_loss": [round(v, 4) for v in h.val_loss], "seconds": round(h.seconds, 1), "amp": h.amp}

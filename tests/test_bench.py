@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,7 +50,6 @@ def test_recipe_bench_takes_the_median_seed_and_a_run_that_never_got_there_only_
 def test_the_recipe_target_is_the_median_reference_seed_not_one_seeds_last_epoch_spike():
     """Chosen before the next measurement (2026-11-30): ResNet18's reference seed 0 jumped from
     0.9267 to 0.955 in its last epoch, and that spike was the whole target."""
-    import pytest
 
     from bench.recipe import target_from_references
 
@@ -96,3 +97,36 @@ def test_the_bare_loop_does_the_augmentation_work_fit_does_when_asked(monkeypatc
     assert calls == {"flips": 6, "jitter": 3}
     throughput.bare_loop(build("cnn", width=4), *args, augment=TrainConfig(augment=False))  # none, as fit
     assert calls == {"flips": 6, "jitter": 3}
+
+
+def test_step_variants_time_the_same_network_in_both_layer4_layouts():
+    """The layout bench compares like with like: layer4 in NCHW computes what the all-channels_last
+    network computes (same weights, same logits), and every variant gets a time."""
+    import torch
+
+    from bench.step_variants import measure, resnet18_variant
+
+    x = torch.randn(4, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    today, nchw = resnet18_variant(False).eval(), resnet18_variant(True).eval()
+    assert nchw.layer4.stage[0].conv1.weight.is_contiguous()
+    assert not today.layer4[0].conv1.weight.is_contiguous()  # channels_last
+    with torch.no_grad():
+        torch.testing.assert_close(nchw(x), today(x), rtol=1e-4, atol=1e-4)
+    r = measure(amp=False, rounds=1, steps=1, batch=2, size=32)
+    assert len(r["ms_per_step"]) == 4 and all(v > 0 for v in r["ms_per_step"].values())
+    assert r["speedup"]["layer4 channels_last, adam default"] == 1.0
+
+
+def test_sweep_zero_residual_starts_every_block_as_the_identity_and_refuses_a_plain_cnn():
+    import torch
+
+    from bench.recipe_sweep import RECIPES, _zero_residual
+    from carcourse.models import build
+
+    model = build("resnet18")
+    _zero_residual(model)
+    blocks = [m for m in model.modules() if type(m).__name__ == "BasicBlock"]
+    assert len(blocks) == 8 and all(torch.count_nonzero(b.bn2.weight) == 0 for b in blocks)
+    with pytest.raises(ValueError, match="no residual blocks"):
+        _zero_residual(build("cnn", width=4))
+    assert all(RECIPES[k].get("zero_residual") for k in RECIPES if "zero-res" in k)
