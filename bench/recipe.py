@@ -27,7 +27,9 @@ Reference, textbook and carcourse each train with 3 seeds (quick: 1); textbook a
 compared by their median time to the target; each seed's figures are in the line's `per_seed`.
 
 Run: python -m bench --only recipe [--quick]   (--quick: quick-preset data, 3 reference epochs)
-     python -m bench.recipe [--model cnn] [--seeds N] [--no-amp-off]
+     python -m bench.recipe [--model cnn] [--seeds N] [--no-amp-off] [--candidate label_smoothing=0.1]
+`--candidate` times a change to the default before it is adopted: carcourse trains with those
+TrainConfig fields changed, and the line names them ("candidate"), so it is never read as the default.
 """
 from __future__ import annotations
 
@@ -146,11 +148,38 @@ def target_from_references(runs: list[dict]) -> float:
     return last[(len(last) - 1) // 2]
 
 
-def run_model(model_name: str, quick: bool = False, amp: bool | None = None, seeds: int | None = None) -> dict:
+def parse_candidate(text: str) -> dict:
+    """"label_smoothing=0.1,lr=5e-4" → {"label_smoothing": 0.1, "lr": 0.0005}: TrainConfig fields a
+    candidate recipe changes (values read as JSON when they parse, else as strings). An unknown
+    field or a bad value raises ValueError naming it."""
+    from dataclasses import fields
+
+    from carcourse.config import TrainConfig
+
+    known = {f.name for f in fields(TrainConfig)} - {"amp", "seed", "progress", "device"}  # the bench sets these
+    changes = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"--candidate {item!r}: expected FIELD=VALUE with a TrainConfig field "
+                             f"({', '.join(sorted(known))})")
+        try:
+            changes[key] = json.loads(value)
+        except json.JSONDecodeError:
+            changes[key] = value
+    try:
+        TrainConfig(**changes)  # checks the values now, not after the reference runs
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--candidate {text!r}: {exc}") from None
+    return changes
+
+
+def run_model(model_name: str, quick: bool = False, amp: bool | None = None, seeds: int | None = None,
+              candidate: dict | None = None) -> dict:
     """Target from the previous recipe (median over `seeds` seeds); textbook and carcourse each
     trained with `seeds` seeds (default 3, quick 1), compared by their median time to the target:
     one seed crossing a one-epoch target decides little (a single lucky epoch moved a ratio from 3×
-    to 2.35×)."""
+    to 2.35×). `candidate`: TrainConfig fields changed from the default for carcourse's runs."""
     from carcourse.config import TrainConfig, cpu_has_bf16, isa_limited
     from carcourse.data import Splits, make_synthetic, save_folder
     from carcourse.presets import preset
@@ -169,7 +198,8 @@ def run_model(model_name: str, quick: bool = False, amp: bool | None = None, see
     with tempfile.TemporaryDirectory() as tmp:
         save_folder(Splits(splits.train, None, splits.test.subset(2)), tmp)
         for seed in range(seeds):
-            new_cfg = TrainConfig(epochs=P.compare_epochs, amp=amp, progress=False, seed=seed)
+            new_cfg = TrainConfig(**{"epochs": P.compare_epochs, **(candidate or {})}, amp=amp, progress=False,
+                                  seed=seed)
             ours_runs.append(_fit_to_target(model_name, splits, new_cfg, target))
             textbook_runs.append(_textbook(model_name, f"{tmp}/train", splits.val, cap, target, seed=seed))
     textbook, ours_median = median_time_to_target(textbook_runs), median_time_to_target(ours_runs)
@@ -180,7 +210,7 @@ def run_model(model_name: str, quick: bool = False, amp: bool | None = None, see
         e = sorted(r["epochs"] if r["epochs"] is not None else 10 ** 6 for r in runs)[(len(runs) - 1) // 2]
         return None if e == 10 ** 6 else e
 
-    recipe = TrainConfig().to_dict()
+    recipe = TrainConfig(**(candidate or {})).to_dict()
     line = {"bench": "recipe", "model": model_name, "cpu_bf16": cpu_has_bf16(), "amp": ours["amp"],
             "channels_last": ours["channels_last"], "quick": quick, "target_val_acc": round(target, 4),
             "target_from": (f"constant Adam 1e-3, {ref_epochs} epochs (previous carcourse recipe): last-epoch "
@@ -194,7 +224,9 @@ def run_model(model_name: str, quick: bool = False, amp: bool | None = None, see
             "textbook_runs_reaching_target": sum(r["seconds"] is not None for r in textbook_runs),
             "textbook_epoch_cap": cap,
             "carcourse_recipe": {k: recipe[k] for k in ("epochs", "lr", "schedule", "warmup", "optimizer",
-                                                        "augment", "photometric")},
+                                                        "augment", "photometric", "label_smoothing",
+                                                        "weight_decay")},
+            "candidate": candidate or None,
             "test_acc": {"reference": round(sum(r["test_acc"] for r in references) / seeds, 4),
                          "carcourse": round(sum(r["test_acc"] for r in ours_runs) / seeds, 4)},
             "per_seed": [{"seed": k, "textbook_seconds": t["seconds"], "textbook_epochs": t["epochs"],
@@ -213,16 +245,18 @@ def run_model(model_name: str, quick: bool = False, amp: bool | None = None, see
 
 
 def main(quick: bool = False, models: tuple[str, ...] = ("cnn", "resnet18"), seeds: int | None = None,
-         amp_off: bool = True) -> dict:
+         amp_off: bool = True, candidate: dict | None = None) -> dict:
     """Both models with the precision fit chooses here; on a CPU with native bf16 also with mixed
     precision forced off (the path of every fp32-only CPU) unless `amp_off` is False."""
     from carcourse.config import cpu_has_bf16
 
     lines = []
     for model_name in models:
-        lines.append(run_model(model_name, quick=quick, seeds=seeds))
+        lines.append(run_model(model_name, quick=quick, seeds=seeds, candidate=candidate))
         if cpu_has_bf16() and amp_off:
-            lines.append(run_model(model_name, quick=quick, amp=False, seeds=seeds))
+            lines.append(run_model(model_name, quick=quick, amp=False, seeds=seeds, candidate=candidate))
+    if candidate:
+        print(f"carcourse = a candidate, not the default: TrainConfig changed by {candidate}")
     print(f"{'model':9s} {'bf16 cpu':8s} {'amp':5s} {'target':>7s} {'textbook s':>11s} {'carcourse s':>12s} "
           f"{'ratio':>7s} {'test acc old/new':>17s}")
     for r in lines:
@@ -243,6 +277,12 @@ if __name__ == "__main__":
     p.add_argument("--seeds", type=int, default=None, help="seeds per contender (default 3, quick 1)")
     p.add_argument("--no-amp-off", action="store_true",
                    help="on a bf16 CPU, skip the lines with mixed precision forced off")
+    p.add_argument("--candidate", default="",
+                   help="TrainConfig fields to change for carcourse's runs, e.g. label_smoothing=0.1")
     a = p.parse_args()
+    try:
+        changes = parse_candidate(a.candidate)
+    except ValueError as exc:
+        p.error(str(exc))
     main(quick=a.quick, models=(a.model,) if a.model else ("cnn", "resnet18"), seeds=a.seeds,
-         amp_off=not a.no_amp_off)
+         amp_off=not a.no_amp_off, candidate=changes)

@@ -130,3 +130,17 @@ def test_sweep_zero_residual_starts_every_block_as_the_identity_and_refuses_a_pl
     with pytest.raises(ValueError, match="no residual blocks"):
         _zero_residual(build("cnn", width=4))
     assert all(RECIPES[k].get("zero_residual") for k in RECIPES if "zero-res" in k)
+
+
+def test_a_recipe_candidate_names_real_trainconfig_fields_with_valid_values():
+    """`bench.recipe --candidate` times a change before it is adopted; a typo must fail at once,
+    naming the item, not after the reference runs (minutes) or silently as the default."""
+    from bench.recipe import parse_candidate
+
+    assert parse_candidate("label_smoothing=0.1, lr=5e-4,schedule=onecycle") == {
+        "label_smoothing": 0.1, "lr": 5e-4, "schedule": "onecycle"}
+    assert parse_candidate("") == {}
+    for bad, named in (("label_smothing=0.1", "label_smothing"), ("seed=3", "seed"), ("lr", "'lr'"),
+                       ("label_smoothing=2", "label_smoothing"), ("schedule=step", "schedule")):
+        with pytest.raises(ValueError, match=named):
+            parse_candidate(bad)
