@@ -149,7 +149,15 @@ def test_real_sigint_mid_run_keeps_history_and_best_weights(tiny_set):
                     time.sleep(0.1)
 
     model = build("cnn", width=4)
-    h = fit(model, tiny_set, tiny_set, TrainConfig(epochs=10, batch_size=16, **FAST), [Snap()])
+    # Python's own SIGINT handler, whatever an earlier test in this process left installed: CI once
+    # ran all 10 epochs through 50 signals, which only a swallowing handler explains (an asyncio
+    # loop's add_signal_handler, as nbclient installs, replaces it until removed). xdist runs tests
+    # in the worker's main thread, where the handler runs.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        h = fit(model, tiny_set, tiny_set, TrainConfig(epochs=10, batch_size=16, **FAST), [Snap()])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert h.interrupted and h.epochs == 2 and len(h.iteration_loss) > 2 * h.iterations_per_epoch
     best = snapshots[h.best_epoch]
     assert all(torch.equal(best[k], v) for k, v in model.state_dict().items())
