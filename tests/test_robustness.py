@@ -149,10 +149,10 @@ def test_real_sigint_mid_run_keeps_history_and_best_weights(tiny_set):
                     time.sleep(0.1)
 
     model = build("cnn", width=4)
-    # Python's own SIGINT handler, whatever an earlier test in this process left installed: CI once
-    # ran all 10 epochs through 50 signals, which only a swallowing handler explains (an asyncio
-    # loop's add_signal_handler, as nbclient installs, replaces it until removed). xdist runs tests
-    # in the worker's main thread, where the handler runs.
+    # Python's own SIGINT handler for this run, whatever is installed: CI once ran all 10 epochs
+    # through 50 signals. xdist runs tests in the worker's main thread, where Python's handler
+    # raises, so something else was installed then (an asyncio loop's add_signal_handler replaces
+    # it, for one). Which test or library left it was not found (2026-11-30).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         h = fit(model, tiny_set, tiny_set, TrainConfig(epochs=10, batch_size=16, **FAST), [Snap()])
