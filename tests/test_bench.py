@@ -50,7 +50,6 @@ def test_recipe_bench_takes_the_median_seed_and_a_run_that_never_got_there_only_
 def test_the_recipe_target_is_the_median_reference_seed_not_one_seeds_last_epoch_spike():
     """Chosen before the next measurement (2026-11-30): ResNet18's reference seed 0 jumped from
     0.9267 to 0.955 in its last epoch, and that spike was the whole target."""
-
     from bench.recipe import target_from_references
 
     def ref(*accs):
