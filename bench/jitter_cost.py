@@ -15,7 +15,6 @@ import json
 import time
 
 import torch
-import torch.nn.functional as F
 
 KINDS = ("brightness", "contrast", "saturation", "colour", "haze", "blur", "noise")
 
@@ -34,6 +33,7 @@ def _ms(fn, repeats: int) -> float:
 def measure(batch: int = 32, repeats: int = 50) -> dict:
     from dataclasses import replace
 
+    from bench.throughput import train_step
     from carcourse.augment import PhotometricConfig, photometric
     from carcourse.batches import normalise
     from carcourse.config import cpu_has_bf16, isa_limited, resolve_precision
@@ -58,15 +58,8 @@ def measure(batch: int = 32, repeats: int = 50) -> dict:
             model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         xb, yb = normalise(x, channels_last), torch.randint(0, 2, (batch,))
-
-        def step():
-            with torch.autocast("cpu", torch.bfloat16, enabled=amp):
-                loss = F.cross_entropy(model(xb).float(), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        steps[name] = _ms(step, max(5, repeats // (10 if name == "resnet18" else 2)))
+        steps[name] = _ms(lambda: train_step(model, opt, xb, yb, amp),
+                          max(5, repeats // (10 if name == "resnet18" else 2)))
     result = {"bench": "jitter_cost", "batch": batch, "cpu_bf16": cpu_has_bf16(), "isa_limited": isa_limited(),
               "amp": amp, "channels_last": channels_last, "threads": torch.get_num_threads(),
               "jitter_ms": {k: round(v, 2) for k, v in jitter.items()},

@@ -14,6 +14,17 @@ import torch
 import torch.nn.functional as F
 
 
+def train_step(model, opt, xb, yb, amp: bool) -> torch.Tensor:
+    """One optimizer step and nothing else: forward (bf16 autocast when `amp`), cross-entropy,
+    backward, update. The step every bare measurement in bench/ times; returns the loss."""
+    with torch.autocast(xb.device.type, torch.bfloat16, enabled=amp):
+        loss = F.cross_entropy(model(xb).float(), yb)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def bare_loop(model, images, labels, batch, amp, channels_last, device, augment=None):
     """The fastest honest loop: no bookkeeping. Without `augment` the data is normalised once, on
     the device. With `augment` (a TrainConfig) every batch gets the augmentation that config gives
@@ -41,11 +52,7 @@ def bare_loop(model, images, labels, batch, amp, channels_last, device, augment=
             if jitter:
                 xb = photometric(xb, gen, jitter)
             xb = normalise(xb, channels_last)
-        with torch.autocast(device.type, torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(model(xb).float(), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = train_step(model, opt, xb, y[idx], amp)
     float(loss.detach())  # wait for the device
     return len(y) / (time.perf_counter() - t0)
 
