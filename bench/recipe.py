@@ -194,13 +194,12 @@ def run_model(model_name: str, quick: bool = False, amp: bool | None = None, see
     references = [_fit_to_target(model_name, splits, replace(ref_cfg, seed=seed), target=None)
                   for seed in range(seeds)]
     target = target_from_references(references)
+    ours_cfg = TrainConfig(**{"epochs": P.compare_epochs, **(candidate or {})}, amp=amp, progress=False)
     ours_runs, textbook_runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         save_folder(Splits(splits.train, None, splits.test.subset(2)), tmp)
         for seed in range(seeds):
-            new_cfg = TrainConfig(**{"epochs": P.compare_epochs, **(candidate or {})}, amp=amp, progress=False,
-                                  seed=seed)
-            ours_runs.append(_fit_to_target(model_name, splits, new_cfg, target))
+            ours_runs.append(_fit_to_target(model_name, splits, replace(ours_cfg, seed=seed), target))
             textbook_runs.append(_textbook(model_name, f"{tmp}/train", splits.val, cap, target, seed=seed))
     textbook, ours_median = median_time_to_target(textbook_runs), median_time_to_target(ours_runs)
     ratio, lower = time_to_target_ratio(textbook, ours_median)
@@ -210,7 +209,7 @@ def run_model(model_name: str, quick: bool = False, amp: bool | None = None, see
         e = sorted(r["epochs"] if r["epochs"] is not None else 10 ** 6 for r in runs)[(len(runs) - 1) // 2]
         return None if e == 10 ** 6 else e
 
-    recipe = TrainConfig(**(candidate or {})).to_dict()
+    recipe = ours_cfg.to_dict()
     line = {"bench": "recipe", "model": model_name, "cpu_bf16": cpu_has_bf16(), "amp": ours["amp"],
             "channels_last": ours["channels_last"], "quick": quick, "target_val_acc": round(target, 4),
             "target_from": (f"constant Adam 1e-3, {ref_epochs} epochs (previous carcourse recipe): last-epoch "
