@@ -143,3 +143,31 @@ def test_a_recipe_candidate_names_real_trainconfig_fields_with_valid_values():
                        ("label_smoothing=2", "label_smoothing"), ("schedule=step", "schedule")):
         with pytest.raises(ValueError, match=named):
             parse_candidate(bad)
+
+
+
+def test_kind_left_out_gives_each_seed_its_own_interval_and_counts_seeds_not_pooled_images():
+    from bench.kind_left_out import summarise
+
+    def seed(s, w, o):
+        return {"seed": s, "errors": {"with hedge": w, "without hedge": o, "with pole": 1, "without pole": 2}}
+
+    out = summarise([seed(0, 17, 56), seed(1, 18, 98), seed(2, 35, 40)], "hedge", 300)
+    assert [r["seed"] for r in out["rates"]["with hedge"]] == [0, 1, 2] and set(out["rates"]) == {
+        "with hedge", "without hedge", "with pole", "without pole"}
+    assert out["rates"]["without hedge"][0] == {"seed": 0, "errors": 56, "rate": 0.1867, "low": 0.1466, "high": 0.2346}
+    # seed 2: more errors without hedges, but 35/300 and 40/300 overlap: counted as more, not as separate
+    assert out["seeds_without_errs_more"] == 3 and out["seeds_intervals_separate"] == 2
+    assert summarise([seed(0, 20, 20)], "hedge", 300)["seeds_without_errs_more"] == 0
+
+
+def test_kind_left_out_trains_without_the_kind_and_prints_its_json_line(capsys):
+    from bench.kind_left_out import main
+
+    line = main(["--quick", "--seeds", "1", "--n", "8", "--kind", "pole"])
+    assert line["kind"] == "pole" and line["quick"] is True and line["seeds"] == 1 and line["epochs"] == 3
+    assert set(line["rates"]) == {f"{arm} {k}" for arm in ("with", "without") for k in ("pole", "bare_tree", "round_structure")}
+    assert all(r["errors"] <= 8 for rows in line["rates"].values() for r in rows)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == line
+    with pytest.raises(SystemExit, match="'ufo': not a not-car kind"):
+        main(["--quick", "--seeds", "1", "--kind", "ufo"])
