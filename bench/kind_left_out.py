@@ -11,7 +11,8 @@ are separate.
 
     python -m bench.kind_left_out [--quick] [--kind hedge] [--seeds 3] [--n 300]
 
-About 40 s per training run at the exercise's sizes on the course's 2-core CPU with bf16.
+About a minute per seed (two training runs and the probes) at the exercise's sizes on the course's
+2-core CPU with bf16.
 """
 from __future__ import annotations
 
