@@ -403,6 +403,10 @@ def _check_02_2(best_threshold: Any, threshold_split: Any) -> str:
         raise Wrong("threshold on test", "choosing the threshold on the test set makes the test score an "
                     "optimistic, tuned number: the test set must stay unseen by every choice.",
                     "which split is meant for choices like this?")
+    if split.startswith("train"):
+        raise Wrong("threshold on train", "the model has learnt its training images, so its probabilities "
+                    "there are over-confident: a threshold chosen on them does not carry over to new images.",
+                    "choose on a split the model never learnt from, and that no later score depends on.")
     if not split.startswith("val"):
         raise Wrong("split", f"threshold_split = {threshold_split!r}: name the split ('train', 'val' or 'test').",
                     "which split is meant for choices like this?")

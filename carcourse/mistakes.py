@@ -58,6 +58,8 @@ CATALOGUE: tuple[Mistake, ...] = (
     _m("evaluating without model.eval()", "02.1", "no eval", ("    model.eval()\n", "")),
     _m("threshold chosen on the test set", "02.2", "threshold on test",
        ('threshold_split = "val"', 'threshold_split = "test"')),
+    _m("threshold chosen on the training set", "02.2", "threshold on train",
+       ('threshold_split = "val"', 'threshold_split = "train"')),
     _m("P(car) with the logit difference reversed", "03.1", "sign flipped",
        ("logits[:, 1] - logits[:, 0]", "logits[:, 0] - logits[:, 1]")),
     _m("temperature multiplies the logits", "03.2", "multiplied", ("logits / T", "logits * T")),
