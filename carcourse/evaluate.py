@@ -330,18 +330,46 @@ class Comparison:
         return d
 
     def verdict(self, alpha: float = 0.05) -> str:
-        """One sentence a careful student could write from these numbers."""
+        """What a careful student can say from these numbers (accuracy_verdict)."""
         if self.mcnemar is None or len(self.names) < 2:
             return "only one model: nothing to compare"
         a, b = self.names[:2]
-        d = self.difference["accuracy"]
-        p = self.mcnemar["p_value"]
-        lead = a if d["mean"] > 0 else b
-        if p >= alpha and d["ci95"][0] <= 0 <= d["ci95"][1]:
-            return (f"No significant difference in accuracy: {a} − {b} = {d['mean']:+.4f} "
-                    f"(95 % CI {d['ci95'][0]:+.4f} to {d['ci95'][1]:+.4f}), McNemar p = {p:.3g}.")
-        return (f"{lead} is more accurate: {a} − {b} = {d['mean']:+.4f} (95 % CI {d['ci95'][0]:+.4f} "
-                f"to {d['ci95'][1]:+.4f}), McNemar p = {p:.3g}.")
+        seeds = {name: [r.accuracy for r in self.reports[name]] for name in (a, b)}
+        return accuracy_verdict(a, b, self.difference["accuracy"], self.mcnemar["p_value"], seeds, alpha)
+
+
+def accuracy_verdict(a: str, b: str, difference: Mapping[str, Any], mcnemar_p: float,
+                     seed_accuracies: Mapping[str, Sequence[float]] | None = None, alpha: float = 0.05) -> str:
+    """The comparison of models a and b in words, claiming no more than the tests show.
+
+    McNemar's test and the bootstrap interval of the accuracy difference (`difference`:
+    {"mean", "ci95"}) judge the first seed's two trained networks on these test images; a
+    difference counts only when both reject. They resample test images, not the training, so
+    with several seeds per model (`seed_accuracies`) the sentence adds on how many seeds each
+    model is ahead and whether the seeds agree on the order."""
+    lo, hi = difference["ci95"]
+    point = difference["mean"]
+    numbers = f"{a} − {b} = {point:+.4f} (95 % CI {lo:+.4f} to {hi:+.4f}), McNemar p = {mcnemar_p:.3g}"
+    runs = list(zip(*(seed_accuracies[name] for name in (a, b)))) if seed_accuracies else []
+    where = "On the first seed's networks" if len(runs) > 1 else "On these test images"
+    if mcnemar_p < alpha and not lo <= 0 <= hi:
+        lead = a if point > 0 else b
+        text = f"{where}, {lead} is more accurate: {numbers}."
+    elif mcnemar_p >= alpha and lo <= 0 <= hi:
+        text = f"{where}, no significant difference in accuracy: {numbers}."
+    else:
+        text = f"{where}, a borderline difference in accuracy (McNemar and the bootstrap disagree): {numbers}."
+    if len(runs) > 1:
+        ahead, behind = sum(x > y for x, y in runs), sum(x < y for x, y in runs)
+        text += f" Over {len(runs)} seeds {a} is ahead on {ahead} and behind on {behind}: "
+        if ahead == len(runs) or behind == len(runs):
+            p_sign = 2 * 0.5 ** len(runs)
+            text += (f"the seeds agree on the order, which chance alone gives {p_sign:.2g} of the time "
+                     f"(a two-sided sign test), so more seeds are needed before calling it settled."
+                     if p_sign >= alpha else f"the seeds agree on the order (two-sided sign test p = {p_sign:.2g}).")
+        else:
+            text += "the seeds do not agree on the order, so which model is better is not settled."
+    return text
 
 
 def _sd(values: Sequence[float]) -> float:

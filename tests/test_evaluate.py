@@ -89,7 +89,7 @@ def test_compare_two_images_apart_is_not_significant(handmade):
     assert c.mcnemar["p_value"] > 0.4
     lo, hi = c.difference["accuracy"]["ci95"]
     assert lo <= 0 <= hi
-    assert c.verdict().startswith("No significant difference")
+    assert c.verdict().startswith("On these test images, no significant difference")
     assert "mcnemar_p" in c.to_dict()
 
 
@@ -153,3 +153,23 @@ def test_predictions_from_logits_decide_by_argmax_in_fp32():
     p = Predictions.from_logits(logits, torch.tensor([0, 0]), ("notcar", "car"))
     assert p.logits.dtype == torch.float32 and p.predicted.tolist() == [0, 1]
     assert torch.allclose(p.probabilities.sum(1), torch.ones(2)) and p.correct.tolist() == [True, False]
+
+
+def test_verdict_claims_a_difference_only_when_both_tests_reject_and_says_what_the_seeds_show():
+    from carcourse.evaluate import accuracy_verdict
+
+    real = {"mean": 0.0134, "ci95": [0.0022, 0.0253]}
+    assert "cnn is more accurate" in accuracy_verdict("cnn", "resnet18", real, 0.0247)
+    # one test rejects, the other does not: borderline, not a win
+    assert "borderline" in accuracy_verdict("cnn", "resnet18", real, 0.07)
+    assert "borderline" in accuracy_verdict("cnn", "resnet18", {"mean": 0.01, "ci95": [-0.001, 0.02]}, 0.03)
+    # the stored full run: significant on seed 0, but the seeds split 2 to 1
+    split = accuracy_verdict("cnn", "resnet18", real, 0.0247,
+                             {"cnn": [0.9576, 0.9532, 0.9457], "resnet18": [0.9442, 0.9494, 0.9472]})
+    assert split.startswith("On the first seed's networks, cnn is more accurate")
+    assert "ahead on 2 and behind on 1" in split and "not settled" in split
+    # three seeds in one order are still what chance gives a quarter of the time
+    agree = accuracy_verdict("cnn", "resnet18", real, 0.0247, {"cnn": [0.96, 0.95, 0.97], "resnet18": [0.94, 0.94, 0.95]})
+    assert "ahead on 3 and behind on 0" in agree and "0.25 of the time" in agree and "more seeds" in agree
+    six = accuracy_verdict("cnn", "resnet18", real, 0.0247, {"cnn": [0.96] * 6, "resnet18": [0.94] * 6})
+    assert "sign test p = 0.031" in six and "more seeds" not in six
