@@ -347,7 +347,8 @@ class OverfittingExplorer:
             stopped = " (stopped)" if h.interrupted else ""
             self.status.value = (f"done{stopped}: {h.epochs} epochs in {result.seconds:.1f} s; best epoch "
                                  f"by validation loss {h.best_epoch}; final gap train − val accuracy "
-                                 f"{result.gap:+.2f}")
+                                 f"{result.gap:+.2f} (both in eval mode; the curves show fit's "
+                                 "running training accuracy)")
             if result.best is not None:
                 self.table.value = ("<b>Validation metrics (car = positive), best vs last epoch</b>"
                                     + result.metrics_table().round(3).to_html(border=0))

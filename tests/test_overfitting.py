@@ -41,7 +41,27 @@ def test_run_reports_best_and_last_epoch_on_validation(small_data):
     table = r.metrics_table()
     assert list(table.columns) == [f"best (epoch {h.best_epoch})", "last (epoch 3)"]
     assert table.loc["val loss"].iloc[1] == pytest.approx(h.val_loss[-1])
-    assert r.gap == pytest.approx(h.train_acc[-1] - h.val_acc[-1])
+    assert r.gap == pytest.approx(r.train_accuracy - r.last.accuracy)
+
+
+def test_the_gap_measures_training_and_validation_alike_in_eval_mode(small_data):
+    """fit's running training accuracy is taken in train mode, where dropout and augmentation
+    lower it; the gap uses the final model on its own training subset in eval mode instead."""
+    from dataclasses import replace
+
+    from carcourse.evaluate import predict
+    from carcourse.history import Callback
+
+    class Keep(Callback):
+        def on_train_end(self, history, model):
+            self.model = model
+
+    keep = Keep()
+    setting = replace(SMALL, dropout=0.5, augment=True)
+    r = run(setting, small_data, callbacks=[keep])
+    subset = small_data.train.subset(setting.train_size, seed=setting.seed)
+    assert r.train_accuracy == pytest.approx(float(predict(keep.model, subset).correct.float().mean()))
+    assert r.gap == pytest.approx(r.train_accuracy - r.last.accuracy)
 
 
 def test_run_refuses_more_images_than_there_are(small_data):
