@@ -112,7 +112,7 @@ class OverfitRun:
                 "val loss": h.val_loss[epoch - 1], "val accuracy": rep.accuracy,
                 f"{pos} precision": pc["precision"], f"{pos} recall": pc["recall"],
                 f"{pos} F1": pc["f1"], "ROC AUC": rep.roc_auc,
-                "train accuracy": h.train_acc[epoch - 1]}
+                "train accuracy (running)": h.train_acc[epoch - 1]}
         return pd.DataFrame(rows)
 
 
@@ -206,8 +206,9 @@ def grid(data: Splits, sizes: Sequence[int], widths: Sequence[int], base: Overfi
     """Runs over training-set size × width (× one optional extra axis, e.g. dropout=[0, 0.5]).
     With `steps`, every run gets about that many optimizer steps (epochs_for_steps), else
     `base.epochs`. Returns a long pandas table (one row per run: the setting, final train/val
-    accuracy measured alike and their gap, fit's running training accuracy, best epoch) and the runs keyed by (size, width[, extra value]). With
-    `progress`, each finished run is shown while the grid works (bar with time left + table)."""
+    accuracy measured alike and their gap, fit's running training accuracy, best epoch) and the
+    runs keyed by (size, width[, extra value]). With `progress`, each finished run is shown while
+    the grid works (bar with time left + table)."""
     base = base or OverfitSetting()
     if len(axis) > 1:
         raise ValueError(f"grid takes at most one extra axis, got {sorted(axis)}")
