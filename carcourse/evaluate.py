@@ -229,6 +229,21 @@ def report(predictions: Predictions) -> Report:
 # ----------------------------------------------------------------------------------------------
 # comparing two models
 # ----------------------------------------------------------------------------------------------
+def holm_adjust(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Holm's step-down adjustment of several p-values tested together (family-wise error).
+
+    With m tests at level α, one of them comes out "significant" by chance far more often than α
+    (five independent tests at 5 %: 23 % of the time). Holm sorts the p-values, multiplies the
+    smallest by m, the next by m − 1, and so on, keeping the sequence non-decreasing; an adjusted
+    p below α then holds for the whole family. Returns the adjusted p-values by the same keys."""
+    order = sorted(p_values, key=lambda k: p_values[k])
+    m, running, out = len(order), 0.0, {}
+    for i, key in enumerate(order):
+        running = max(running, min(1.0, (m - i) * float(p_values[key])))
+        out[key] = running
+    return {k: out[k] for k in p_values}
+
+
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
     """McNemar's exact test on paired decisions: only the images where the two models disagree
     count. b = A right & B wrong, c = A wrong & B right; under "equally good", b ~ Binomial(b+c, 1/2).

@@ -173,3 +173,16 @@ def test_verdict_claims_a_difference_only_when_both_tests_reject_and_says_what_t
     assert "ahead on 3 and behind on 0" in agree and "0.25 of the time" in agree and "more seeds" in agree
     six = accuracy_verdict("cnn", "resnet18", real, 0.0247, {"cnn": [0.96] * 6, "resnet18": [0.94] * 6})
     assert "sign test p = 0.031" in six and "more seeds" not in six
+
+
+def test_holm_multiplies_the_sorted_p_values_and_keeps_them_in_order():
+    from carcourse.evaluate import holm_adjust
+
+    adjusted = holm_adjust({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005})
+    assert adjusted == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06, "d": 0.02})
+    assert list(adjusted) == ["a", "b", "c", "d"]  # the caller's order
+    assert holm_adjust({"x": 0.6, "y": 0.9}) == pytest.approx({"x": 1.0, "y": 1.0})  # capped at 1, never below an earlier one
+    # the stored full run's shifted sets: roofs and grass (p = 0.027) does not survive five tests
+    stored = {"smaller_cars": 1.0, "larger_cars": 0.45, "atmosphere": 0.576, "low_sun": 4.5e-05, "roofs_grass": 0.0273}
+    adj = holm_adjust(stored)
+    assert adj["low_sun"] < 0.001 and adj["roofs_grass"] == pytest.approx(0.1092)
