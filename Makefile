@@ -17,7 +17,7 @@ help:
 	@echo "make lab    - set up .venv and open the course in JupyterLab"
 	@echo "make test   - set up .venv and run unit tests, notebooks (nbval, quick mode, in a sandbox) and browser tests"
 	@echo "make test-slow - the tests left out of make test (each notebook Run All in JupyterLab; minutes)"
-	@echo "make test-browser - only the browser tests (the whole course in JupyterLab, headless Chromium)"
+	@echo "make test-browser - only the browser tests make test runs (explorer, a check message, notebook 04; headless Chromium)"
 	@echo "make bench  - quick benchmarks (ratios measured side by side)"
 	@echo "make clean  - remove .venv and caches"
 
