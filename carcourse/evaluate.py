@@ -236,6 +236,9 @@ def holm_adjust(p_values: Mapping[str, float]) -> dict[str, float]:
     (five independent tests at 5 %: 23 % of the time). Holm sorts the p-values, multiplies the
     smallest by m, the next by m − 1, and so on, keeping the sequence non-decreasing; an adjusted
     p below α then holds for the whole family. Returns the adjusted p-values by the same keys."""
+    bad = {k: v for k, v in p_values.items() if not 0 <= float(v) <= 1}  # NaN fails this too
+    if bad:
+        raise ValueError(f"holm_adjust: not p-values: {bad}")
     order = sorted(p_values, key=lambda k: p_values[k])
     m, running, out = len(order), 0.0, {}
     for i, key in enumerate(order):
@@ -365,6 +368,9 @@ def accuracy_verdict(a: str, b: str, difference: Mapping[str, Any], mcnemar_p: f
     lo, hi = difference["ci95"]
     point = difference["mean"]
     numbers = f"{a} − {b} = {point:+.4f} (95 % CI {lo:+.4f} to {hi:+.4f}), McNemar p = {mcnemar_p:.3g}"
+    if seed_accuracies and len(seed_accuracies[a]) != len(seed_accuracies[b]):
+        raise ValueError(f"seed k of {a} is compared with seed k of {b}: got {len(seed_accuracies[a])} and "
+                         f"{len(seed_accuracies[b])} seeds")
     runs = list(zip(*(seed_accuracies[name] for name in (a, b)))) if seed_accuracies else []
     where = "On the first seed's networks" if len(runs) > 1 else "On these test images"
     if mcnemar_p < alpha and not lo <= 0 <= hi:
@@ -376,14 +382,18 @@ def accuracy_verdict(a: str, b: str, difference: Mapping[str, Any], mcnemar_p: f
         text = f"{where}, a borderline difference in accuracy (McNemar and the bootstrap disagree): {numbers}."
     if len(runs) > 1:
         ahead, behind = sum(x > y for x, y in runs), sum(x < y for x, y in runs)
-        text += f" Over {len(runs)} seeds {a} is ahead on {ahead} and behind on {behind}: "
+        level = len(runs) - ahead - behind
+        text += (f" Over {len(runs)} seeds {a} is ahead on {ahead} and behind on {behind}"
+                 + (f" (level on {level})" if level else "") + ": ")
         if ahead == len(runs) or behind == len(runs):
             p_sign = 2 * 0.5 ** len(runs)
             text += (f"the seeds agree on the order, which chance alone gives {p_sign:.2g} of the time "
                      f"(a two-sided sign test), so more seeds are needed before calling it settled."
                      if p_sign >= alpha else f"the seeds agree on the order (two-sided sign test p = {p_sign:.2g}).")
-        else:
+        elif ahead and behind:
             text += "the seeds do not agree on the order, so which model is better is not settled."
+        else:
+            text += "no seed puts the other model ahead, but ties leave too few seeds to settle it."
     return text
 
 

@@ -157,8 +157,12 @@ def test_kind_left_out_gives_each_seed_its_own_interval_and_counts_seeds_not_poo
         "with hedge", "without hedge", "with pole", "without pole"}
     assert out["rates"]["without hedge"][0] == {"seed": 0, "errors": 56, "rate": 0.1867, "low": 0.1466, "high": 0.2346}
     # seed 2: more errors without hedges, but 35/300 and 40/300 overlap: counted as more, not as separate
-    assert out["seeds_without_errs_more"] == 3 and out["seeds_intervals_separate"] == 2
+    assert out["seeds_without_errs_more"] == 3 and out["seeds_without_clearly_higher"] == 2
     assert summarise([seed(0, 20, 20)], "hedge", 300)["seeds_without_errs_more"] == 0
+    # the other direction (fewer errors without the kind) is not counted as "clearly higher"
+    assert summarise([seed(0, 90, 10)], "hedge", 300)["seeds_without_clearly_higher"] == 0
+    with pytest.raises(ValueError, match="no seeds"):
+        summarise([], "hedge", 300)
 
 
 def test_kind_left_out_trains_without_the_kind_and_prints_its_json_line(capsys):

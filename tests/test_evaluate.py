@@ -173,6 +173,10 @@ def test_verdict_claims_a_difference_only_when_both_tests_reject_and_says_what_t
     assert "ahead on 3 and behind on 0" in agree and "0.25 of the time" in agree and "more seeds" in agree
     six = accuracy_verdict("cnn", "resnet18", real, 0.0247, {"cnn": [0.96] * 6, "resnet18": [0.94] * 6})
     assert "sign test p = 0.031" in six and "more seeds" not in six
+    tied = accuracy_verdict("cnn", "resnet18", real, 0.0247, {"cnn": [0.96, 0.95, 0.94], "resnet18": [0.94, 0.94, 0.94]})
+    assert "ahead on 2 and behind on 0 (level on 1)" in tied and "too few seeds" in tied
+    with pytest.raises(ValueError, match="got 3 and 2 seeds"):
+        accuracy_verdict("cnn", "resnet18", real, 0.0247, {"cnn": [0.96, 0.95, 0.94], "resnet18": [0.94, 0.94]})
 
 
 def test_holm_multiplies_the_sorted_p_values_and_keeps_them_in_order():
@@ -186,3 +190,5 @@ def test_holm_multiplies_the_sorted_p_values_and_keeps_them_in_order():
     stored = {"smaller_cars": 1.0, "larger_cars": 0.45, "atmosphere": 0.576, "low_sun": 4.5e-05, "roofs_grass": 0.0273}
     adj = holm_adjust(stored)
     assert adj["low_sun"] < 0.001 and adj["roofs_grass"] == pytest.approx(0.1092)
+    with pytest.raises(ValueError, match="not p-values.*'bad'"):
+        holm_adjust({"ok": 0.2, "bad": float("nan")})
