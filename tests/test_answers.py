@@ -207,3 +207,13 @@ def test_q8_agrees_with_the_confusion_matrices(answers, report):
     for m in report["models"].values():
         assert str(m["confusion_matrix"]) in section
     assert f"{report['comparison']['mcnemar_b']} are right only" in section
+
+
+def test_the_stored_verdict_is_what_the_library_says_of_the_stored_numbers(report):
+    from carcourse.evaluate import accuracy_verdict
+
+    c = report["comparison"]
+    a, b = list(report["models"])[:2]
+    seeds = {m: [s["accuracy"] for s in report["models"][m]["per_seed"]] for m in (a, b)}
+    assert c["verdict"] == accuracy_verdict(a, b, c["difference"]["accuracy"], c["mcnemar_p"], seeds)
+    assert "not settled" in c["verdict"]  # the seeds split 2 to 1
