@@ -165,9 +165,13 @@ def test_kind_left_out_gives_each_seed_its_own_interval_and_counts_seeds_not_poo
         summarise([], "hedge", 300)
 
 
-def test_kind_left_out_trains_without_the_kind_and_prints_its_json_line(capsys):
+def test_kind_left_out_trains_without_the_kind_and_prints_its_json_line(capsys, monkeypatch):
+    import carcourse.data
     from bench.kind_left_out import main
 
+    real = carcourse.data.make_synthetic  # tiny splits: the mechanics, in about a second
+    monkeypatch.setattr(carcourse.data, "make_synthetic", lambda **kw: real(
+        n_train=64, n_val=32, n_test_notcar=20, n_test_car=10, **kw))
     line = main(["--quick", "--seeds", "1", "--n", "8", "--kind", "pole"])
     assert line["kind"] == "pole" and line["quick"] is True and line["seeds"] == 1 and line["epochs"] == 3
     assert set(line["rates"]) == {f"{arm} {k}" for arm in ("with", "without") for k in ("pole", "bare_tree", "round_structure")}
