@@ -86,9 +86,14 @@ class OverfitRun:
         (eval mode, after the last epoch). fit's running training accuracy (History.train_acc)
         is averaged over an epoch in train mode, which dropout and augmentation lower: a gap
         read from it would flatter exactly the remedies a lesson compares."""
-        if self.train_accuracy is None or self.last is None:
+        if self.train_accuracy is None:
             return float("nan")
-        return self.train_accuracy - self.last.accuracy
+        return self.train_accuracy - self.val_accuracy
+
+    @property
+    def val_accuracy(self) -> float:
+        """Validation accuracy of the final model (the last epoch's Report); NaN without one."""
+        return self.last.accuracy if self.last is not None else float("nan")
 
     @property
     def loss_gap(self) -> float:
@@ -196,8 +201,8 @@ def run_many(settings: Mapping[str, OverfitSetting], data: Splits, device: str |
                 setting, data, device=device, progress=False)
             out[name] = r
             h = r.history
-            log.add({"run": name, "epochs": h.epochs, "train_acc": r.train_accuracy,
-                     "val_acc": r.last.accuracy if r.last else float("nan"), "gap": r.gap, "seconds": r.seconds})
+            log.add({"run": name, "epochs": h.epochs, "train_acc": r.train_accuracy, "val_acc": r.val_accuracy,
+                     "gap": r.gap, "seconds": r.seconds})
     return out
 
 
@@ -230,7 +235,7 @@ def grid(data: Splits, sizes: Sequence[int], widths: Sequence[int], base: Overfi
                     h = r.history
                     log.add({"train_size": size, "width": width, "epochs": h.epochs,
                              **({extra_name: value} if extra_name else {}),
-                             "train_acc": r.train_accuracy, "val_acc": r.last.accuracy if r.last else float("nan"),
+                             "train_acc": r.train_accuracy, "val_acc": r.val_accuracy,
                              "gap": r.gap, "train_acc_running": h.train_acc[-1],
                              "loss_gap": r.loss_gap, "best_epoch": h.best_epoch, "seconds": r.seconds})
     return log.table, runs
