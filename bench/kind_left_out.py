@@ -70,18 +70,15 @@ def summarise(per_seed: list[dict], kind: str, n: int) -> dict:
 
     if not per_seed:
         raise ValueError("summarise: no seeds")
-    rates: dict[str, list[dict]] = {}
-    for s in per_seed:
-        for name, errors in s["errors"].items():
-            low, high = wilson_interval(errors, n)
-            rates.setdefault(name, []).append({"seed": s["seed"], "errors": errors, "rate": round(errors / n, 4),
-                                               "low": round(low, 4), "high": round(high, 4)})
-    w, o = rates[f"with {kind}"], rates[f"without {kind}"]
-    above = sum(wilson_interval(b["errors"], n)[0] > wilson_interval(a["errors"], n)[1]  # unrounded
-                for a, b in zip(w, o))
+    intervals = {name: [(s["seed"], s["errors"][name], *wilson_interval(s["errors"][name], n)) for s in per_seed]
+                 for name in per_seed[0]["errors"]}
+    w, o = intervals[f"with {kind}"], intervals[f"without {kind}"]  # (seed, errors, low, high), unrounded
+    rates = {name: [{"seed": seed, "errors": errors, "rate": round(errors / n, 4), "low": round(low, 4),
+                     "high": round(high, 4)} for seed, errors, low, high in rows]
+             for name, rows in intervals.items()}
     return {"rates": rates,
-            "seeds_without_errs_more": sum(b["errors"] > a["errors"] for a, b in zip(w, o)),
-            "seeds_without_clearly_higher": above}
+            "seeds_without_errs_more": sum(b[1] > a[1] for a, b in zip(w, o)),
+            "seeds_without_clearly_higher": sum(b[2] > a[3] for a, b in zip(w, o))}
 
 
 def print_summary(summary: dict, kind: str, n: int, seeds: int) -> None:

@@ -244,8 +244,8 @@ class TrainConfig:
     # recipe.py times it): Adam, peak lr 1e-3, 10 % linear warm-up, cosine decay, 8 epochs. The
     # SmallCNN reaches the previous recipe's 12-epoch validation accuracy (constant lr 1e-3) in
     # 5-8 epochs on every seed; ResNet18 on all 3 seeds on the fp32 path, with bf16 on 1 of 3 (its
-    # 8 epochs end 4-5 validation images short of it on seeds 0 and 1). Higher peaks (2e-3, 3e-3) suit the SmallCNN but cost
-    # ResNet18 1-2 points.
+    # 8 epochs end 4-5 validation images short of it on seeds 0 and 1). Higher peaks (2e-3, 3e-3)
+    # suit the SmallCNN but cost ResNet18 1-2 points.
     epochs: int = 8
     batch_size: int = 32
     lr: float = 1e-3

@@ -371,7 +371,7 @@ def accuracy_verdict(a: str, b: str, difference: Mapping[str, Any], mcnemar_p: f
     if seed_accuracies and len(seed_accuracies[a]) != len(seed_accuracies[b]):
         raise ValueError(f"seed k of {a} is compared with seed k of {b}: got {len(seed_accuracies[a])} and "
                          f"{len(seed_accuracies[b])} seeds")
-    runs = list(zip(*(seed_accuracies[name] for name in (a, b)))) if seed_accuracies else []
+    runs = list(zip(seed_accuracies[a], seed_accuracies[b])) if seed_accuracies else []
     where = "On the first seed's networks" if len(runs) > 1 else "On these test images"
     if mcnemar_p < alpha and not lo <= 0 <= hi:
         lead = a if point > 0 else b
