@@ -75,6 +75,55 @@ def side_by_side(tables: Mapping[str, pd.DataFrame],
     return frame.sort_values((first, "error_rate"), ascending=False)
 
 
+def kind_mcnemar(predictions: Mapping[str, Any], meta: pd.DataFrame | None = None, column: str = "kind",
+                 alpha: float = 0.05) -> pd.DataFrame:
+    """Two models compared kind by kind on the same images: McNemar's exact test within each
+    kind, with Holm's adjustment over all the kinds tested.
+
+    Separate error rates with separate intervals compare two models unpaired; within a kind both
+    models answered the same images, and only the images where they disagree tell them apart:
+    `only A right` and `only B right`. B's errors minus A's on a kind equal `only A right` minus
+    `only B right`; McNemar asks whether that split of the disagreements is more lopsided than a
+    fair coin would make it. Some twenty kinds are twenty tests, so a p below `alpha` is read
+    from the `Holm p` column. One row per (kind, label), smallest p first. `predictions` maps
+    exactly two model names to carcourse.evaluate.Predictions on the same images, in `meta`'s order."""
+    from .evaluate import holm_adjust, mcnemar_exact
+
+    if len(predictions) != 2:
+        raise ValueError(f"kind_mcnemar compares exactly two models, got {len(predictions)}: {list(predictions)}")
+    (a, pa), (b, pb) = predictions.items()
+    if not np.array_equal(np.asarray(pa.labels), np.asarray(pb.labels)):
+        raise ValueError(f"{a!r} and {b!r} were not scored on the same images (their labels differ)")
+    ta, tb = kind_errors(pa, meta, column), kind_errors(pb, meta, column)  # checks meta and its column
+    kinds = meta[column].astype(str).to_numpy()
+    label_names = np.asarray(pa.classes, dtype=object)[np.asarray(pa.labels)]
+    right_a, right_b = np.asarray(pa.correct), np.asarray(pb.correct)
+    errors = {name: t.set_index(["kind", "label"])["errors"] for name, t in ((a, ta), (b, tb))}
+    rows = []
+    for (kind, label), count in ta.set_index(["kind", "label"])["count"].items():
+        mask = (kinds == kind) & (label_names == label)
+        m = mcnemar_exact(right_a[mask], right_b[mask])
+        rows.append({"kind": kind, "label": label, "count": int(count),
+                     f"{a} errors": int(errors[a][(kind, label)]), f"{b} errors": int(errors[b][(kind, label)]),
+                     f"only {a} right": m["a_only_correct"], f"only {b} right": m["b_only_correct"],
+                     "p": m["p_value"]})
+    table = pd.DataFrame(rows)
+    holm = holm_adjust(dict(enumerate(table["p"])))
+    table["Holm p"] = [holm[i] for i in range(len(table))]
+    table[f"differ (Holm p < {alpha:g})"] = table["Holm p"] < alpha
+    return table.sort_values(["p", "count"], ascending=[True, False]).reset_index(drop=True)
+
+
+def kind_mcnemar_json(table: pd.DataFrame, a: str, b: str) -> dict[str, dict[str, Any]]:
+    """kind_mcnemar's table as report.json carries it (`kind_tests`, beside `shift_tests`):
+    {kind: {a, b, label, count, a_only_correct, b_only_correct, p_value, holm_p}}."""
+    return {row["kind"]: {"a": a, "b": b, "label": row["label"], "count": int(row["count"]),
+                          "a_only_correct": int(row[f"only {a} right"]),
+                          "b_only_correct": int(row[f"only {b} right"]),
+                          "p_value": float(row["p"]), "holm_p": float(row["Holm p"])}
+            for row in table.to_dict(orient="records")}
+
+
 def harder_than_average(table: pd.DataFrame) -> pd.DataFrame:
     """The kinds of a kind_errors table whose whole interval lies above the model's overall
     error rate (errors / images over all kinds): where its errors are shown to concentrate.

@@ -201,23 +201,30 @@ def robustness_entries(model_json: dict, models: Mapping[str, torch.nn.Module], 
                        predictions: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """What compare adds to report.json: per model `kind_errors` (when the test set carries
     metadata) and `shifts` (for synthetic data); returns {"shifts": {name: description}} for the
-    document, plus `shift_tests` (McNemar of the first two models on each shifted set).
+    document, plus `kind_tests` (McNemar of the first two models' first runs within each kind,
+    Holm-adjusted over the kinds) and `shift_tests` (McNemar of the first two models on each
+    shifted set).
     `sets` (default: robustness_sets) and `predictions` ({model: {shift: Predictions}}, default:
     predict_shifts here) let a caller hand in what it has already made elsewhere."""
-    from .kinds import kind_errors, kind_errors_json
+    from .kinds import kind_errors, kind_errors_json, kind_mcnemar, kind_mcnemar_json
 
+    doc: dict[str, Any] = {}
     if splits.test.meta is not None:
-        for name, rep in reports.items():
-            on_test = rep[0].predictions if isinstance(rep, (list, tuple)) else rep.predictions
-            model_json[name]["kind_errors"] = kind_errors_json(kind_errors(on_test, splits.test.meta))
+        on_test = {name: (rep[0] if isinstance(rep, (list, tuple)) else rep).predictions
+                   for name, rep in reports.items()}
+        for name, p in on_test.items():
+            model_json[name]["kind_errors"] = kind_errors_json(kind_errors(p, splits.test.meta))
+        if len(on_test) >= 2:  # the first two models paired within each kind
+            a, b = list(on_test)[:2]
+            doc["kind_tests"] = kind_mcnemar_json(kind_mcnemar({a: on_test[a], b: on_test[b]}, splits.test.meta), a, b)
     sets = robustness_sets(splits, seed) if sets is None else sets
     if not sets:
-        return {"shifts": []}
+        return {"shifts": [], **doc}
     if predictions is None:
         predictions = predict_shifts(models, sets, predict_fn)
     for name, per_shift in shift_metrics(predictions).items():
         model_json[name]["shifts"] = per_shift
-    doc: dict[str, Any] = {"shifts": {k: SHIFTS[k].description for k in sets}}
+    doc = {"shifts": {k: SHIFTS[k].description for k in sets}, **doc}
     if len(models) >= 2:  # the first two models paired on each shifted set
         a, b = list(models)[:2]
         doc["shift_tests"] = shift_mcnemar(predictions, a, b)

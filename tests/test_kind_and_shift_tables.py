@@ -7,7 +7,7 @@ import torch
 
 from carcourse.data import synthetic_set
 from carcourse.evaluate import Predictions, mcnemar_exact, predict
-from carcourse.kinds import harder_than_average, kind_errors, kind_probe, side_by_side
+from carcourse.kinds import harder_than_average, kind_errors, kind_mcnemar, kind_probe, side_by_side
 from carcourse.shifts import predict_shifts, robustness_table, shift_mcnemar, threshold_failures
 
 
@@ -44,6 +44,47 @@ def test_side_by_side_keeps_every_model_and_sorts_by_the_first(data):
     assert len(both) == len(tables["a"])
     assert both[("a", "error_rate")].is_monotonic_decreasing
     assert int(both[("b", "count")].sum()) == len(data)
+
+
+def _pair(kinds, right_a, right_b):
+    """Two models' predictions on not-car images of the given kinds, right where right_* is 1."""
+    labels = torch.zeros(len(kinds), dtype=torch.long)
+    make = lambda right: Predictions(logits=None, probabilities=None, labels=labels, classes=("notcar", "car"),  # noqa: E731
+                                     predicted=(1 - torch.tensor(right)).long())
+    return {"cnn": make(right_a), "resnet18": make(right_b)}, pd.DataFrame({"kind": kinds})
+
+
+def test_kind_mcnemar_pairs_the_images_of_each_kind_and_holm_adjusts_over_the_kinds():
+    # "lopsided": 12 images only the CNN gets right, none the other way round (p = 2 / 2**12);
+    # "even": 5 disagreements each way (p = 1); "same": both models right and wrong together
+    kinds = ["lopsided"] * 30 + ["even"] * 20 + ["same"] * 10
+    right_a = [1] * 12 + [1] * 18 + [1] * 5 + [0] * 5 + [1] * 10 + [1] * 6 + [0] * 4
+    right_b = [0] * 12 + [1] * 18 + [0] * 5 + [1] * 5 + [1] * 10 + [1] * 6 + [0] * 4
+    preds, meta = _pair(kinds, right_a, right_b)
+    t = kind_mcnemar(preds, meta).set_index("kind")
+    assert list(t.index) == ["lopsided", "even", "same"]  # smallest p first
+    assert t.loc["lopsided", ["only cnn right", "only resnet18 right", "cnn errors", "resnet18 errors"]].tolist() == [12, 0, 0, 12]
+    assert t.loc["lopsided", "p"] == pytest.approx(2 / 2 ** 12)
+    assert t.loc["lopsided", "Holm p"] == pytest.approx(3 * 2 / 2 ** 12)  # three kinds tested
+    assert t.loc["even", ["only cnn right", "only resnet18 right"]].tolist() == [5, 5] and t.loc["even", "p"] == 1.0
+    assert t.loc["same", ["only cnn right", "only resnet18 right", "p"]].tolist() == [0, 0, 1.0]
+    assert t["differ (Holm p < 0.05)"].tolist() == [True, False, False]
+    # the difference in errors per kind is exactly the difference in one-sided disagreements
+    assert ((t["resnet18 errors"] - t["cnn errors"]) == (t["only cnn right"] - t["only resnet18 right"])).all()
+    # the same counts as kind_errors, kind by kind
+    assert t["cnn errors"].to_dict() == kind_errors(preds["cnn"], meta).set_index("kind")["errors"].to_dict()
+
+
+def test_kind_mcnemar_needs_two_models_on_the_same_images():
+    preds, meta = _pair(["x"] * 4, [1, 1, 0, 0], [1, 0, 1, 0])
+    with pytest.raises(ValueError, match="exactly two models, got 1"):
+        kind_mcnemar({"cnn": preds["cnn"]}, meta)
+    other = Predictions(logits=None, probabilities=None, predicted=torch.zeros(4, dtype=torch.long),
+                        labels=torch.tensor([0, 1, 0, 1]), classes=("notcar", "car"))
+    with pytest.raises(ValueError, match="'cnn' and 'resnet18' were not scored on the same images"):
+        kind_mcnemar({"cnn": preds["cnn"], "resnet18": other}, meta)
+    with pytest.raises(ValueError, match="needs the images' metadata"):
+        kind_mcnemar(preds, None)
 
 
 def test_harder_than_average_needs_the_whole_interval_above_the_overall_rate():
@@ -108,3 +149,25 @@ def test_compare_entries_pair_the_first_two_models_on_every_shift(data):
     for shift, t in doc["shift_tests"].items():
         assert (t["a"], t["b"]) == ("a", "b") and 0 <= t["p_value"] <= 1
         assert t["a_only_correct"] + t["b_only_correct"] <= 40
+    # and within each kind of the test split, on the same images, Holm-adjusted over the kinds
+    kinds = doc["kind_tests"]
+    assert set(kinds) == set(model_json["a"]["kind_errors"]) == set(test.meta["kind"])
+    for kind, t in kinds.items():
+        assert (t["a"], t["b"]) == ("a", "b") and t["count"] == model_json["a"]["kind_errors"][kind]["count"]
+        errors = {m: model_json[m]["kind_errors"][kind]["errors"] for m in "ab"}
+        assert errors["b"] - errors["a"] == t["a_only_correct"] - t["b_only_correct"]
+        assert 0 <= t["p_value"] <= t["holm_p"] <= 1
+    assert list(doc)[:2] == ["shifts", "kind_tests"]  # report.json's order: shifts, kind_tests, shift_tests
+
+
+def test_compare_entries_pair_the_kinds_even_without_shifted_sets(data):
+    from carcourse.data import Splits
+    from carcourse.evaluate import report
+    from carcourse.shifts import robustness_entries
+
+    test = data.subset(40, seed=0)
+    splits = Splits(data, None, test, source="folder with meta.csv")  # not synthetic: no shifted sets
+    models = {"a": Brightness(), "b": Brightness(-1.0)}
+    reports = {name: [report(predict(m, test))] for name, m in models.items()}
+    doc = robustness_entries({"a": {}, "b": {}}, models, reports, splits)
+    assert doc["shifts"] == [] and set(doc["kind_tests"]) == set(test.meta["kind"])
