@@ -217,3 +217,17 @@ def test_the_stored_verdict_is_what_the_library_says_of_the_stored_numbers(repor
     seeds = {m: [s["accuracy"] for s in report["models"][m]["per_seed"]] for m in (a, b)}
     assert c["verdict"] == accuracy_verdict(a, b, c["difference"]["accuracy"], c["mcnemar_p"], seeds)
     assert "not settled" in c["verdict"]  # the seeds split 2 to 1
+
+
+def test_the_stored_kind_tests_agree_with_the_stored_kind_errors_and_holm(report):
+    """kind_tests were added to the stored report from a rerun of its seed-0 networks (same
+    confusion matrices, same errors per kind): they must pair up with the stored per-kind errors."""
+    from carcourse.evaluate import holm_adjust
+
+    tests, errors = report["kind_tests"], {m: report["models"][m]["kind_errors"] for m in ("cnn", "resnet18")}
+    assert set(tests) == set(errors["cnn"]) == set(errors["resnet18"])
+    for kind, t in tests.items():
+        assert (t["a"], t["b"], t["count"]) == ("cnn", "resnet18", errors["cnn"][kind]["count"])
+        assert errors["resnet18"][kind]["errors"] - errors["cnn"][kind]["errors"] == t["a_only_correct"] - t["b_only_correct"]
+    holm = holm_adjust({k: t["p_value"] for k, t in tests.items()})
+    assert all(holm[k] == pytest.approx(t["holm_p"]) for k, t in tests.items())
