@@ -229,5 +229,8 @@ def test_the_stored_kind_tests_agree_with_the_stored_kind_errors_and_holm(report
     for kind, t in tests.items():
         assert (t["a"], t["b"], t["count"]) == ("cnn", "resnet18", errors["cnn"][kind]["count"])
         assert errors["resnet18"][kind]["errors"] - errors["cnn"][kind]["errors"] == t["a_only_correct"] - t["b_only_correct"]
+    # the kinds partition the test split: their disagreements add up to the whole run's McNemar b and c
+    assert sum(t["a_only_correct"] for t in tests.values()) == report["comparison"]["mcnemar_b"]
+    assert sum(t["b_only_correct"] for t in tests.values()) == report["comparison"]["mcnemar_c"]
     holm = holm_adjust({k: t["p_value"] for k, t in tests.items()})
     assert all(holm[k] == pytest.approx(t["holm_p"]) for k, t in tests.items())

@@ -157,6 +157,9 @@ def test_compare_entries_pair_the_first_two_models_on_every_shift(data):
         errors = {m: model_json[m]["kind_errors"][kind]["errors"] for m in "ab"}
         assert errors["b"] - errors["a"] == t["a_only_correct"] - t["b_only_correct"]
         assert 0 <= t["p_value"] <= t["holm_p"] <= 1
+    whole = mcnemar_exact(reports["a"][0].predictions.correct.numpy(), reports["b"][0].predictions.correct.numpy())
+    assert sum(t["a_only_correct"] for t in kinds.values()) == whole["a_only_correct"]
+    assert sum(t["b_only_correct"] for t in kinds.values()) == whole["b_only_correct"]
     assert list(doc)[:2] == ["shifts", "kind_tests"]  # report.json's order: shifts, kind_tests, shift_tests
 
 
