@@ -27,14 +27,9 @@ def wilson_interval(errors: int, count: int, confidence: float = 0.95) -> tuple[
     return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
-def kind_errors(predictions: Any, meta: pd.DataFrame | None = None, column: str = "kind",
-                confidence: float = 0.95) -> pd.DataFrame:
-    """One row per kind (sorted by error rate, worst first): the true class name, how many
-    images, how many misclassified, the error rate and its Wilson interval.
-
-    `predictions` is a carcourse.evaluate.Predictions (labels and predicted labels aligned with
-    `meta`'s rows); `meta` defaults to the predictions' data when it carries one. The counts
-    sum to the number of images and the errors to the off-diagonal of the confusion matrix."""
+def _kind_frame(predictions: Any, meta: pd.DataFrame | None, column: str) -> pd.DataFrame:
+    """One row per image: its kind (from `meta[column]`), its true class name and whether the
+    predictions got it wrong. Refuses missing metadata, a missing column and a length mismatch."""
     if meta is None:
         raise ValueError("kind_errors needs the images' metadata (ImageSet.meta); this data set has "
                          "none (only the synthetic generator and folders saved with meta.csv do)")
@@ -44,11 +39,21 @@ def kind_errors(predictions: Any, meta: pd.DataFrame | None = None, column: str 
     predicted = np.asarray(predictions.predicted)
     if len(meta) != len(labels):
         raise ValueError(f"metadata has {len(meta)} rows for {len(labels)} predictions")
-    frame = pd.DataFrame({"kind": meta[column].astype(str).to_numpy(),
-                          "label": np.asarray(predictions.classes, dtype=object)[labels],
-                          "wrong": (labels != predicted).astype(int)})
+    return pd.DataFrame({"kind": meta[column].astype(str).to_numpy(),
+                         "label": np.asarray(predictions.classes, dtype=object)[labels],
+                         "wrong": (labels != predicted).astype(int)})
+
+
+def kind_errors(predictions: Any, meta: pd.DataFrame | None = None, column: str = "kind",
+                confidence: float = 0.95) -> pd.DataFrame:
+    """One row per kind (sorted by error rate, worst first): the true class name, how many
+    images, how many misclassified, the error rate and its Wilson interval.
+
+    `predictions` is a carcourse.evaluate.Predictions (labels and predicted labels aligned with
+    `meta`'s rows); `meta` defaults to the predictions' data when it carries one. The counts
+    sum to the number of images and the errors to the off-diagonal of the confusion matrix."""
     rows = []
-    for (kind, label), group in frame.groupby(["kind", "label"], sort=True):
+    for (kind, label), group in _kind_frame(predictions, meta, column).groupby(["kind", "label"], sort=True):
         count, errors = len(group), int(group["wrong"].sum())
         low, high = wilson_interval(errors, count, confidence)
         rows.append((kind, label, count, errors, errors / count, low, high))
@@ -94,24 +99,22 @@ def kind_mcnemar(predictions: Mapping[str, Any], meta: pd.DataFrame | None = Non
     (a, pa), (b, pb) = predictions.items()
     if not np.array_equal(np.asarray(pa.labels), np.asarray(pb.labels)):
         raise ValueError(f"{a!r} and {b!r} were not scored on the same images (their labels differ)")
-    ta, tb = kind_errors(pa, meta, column), kind_errors(pb, meta, column)  # checks meta and its column
-    kinds = meta[column].astype(str).to_numpy()
-    label_names = np.asarray(pa.classes, dtype=object)[np.asarray(pa.labels)]
-    right_a, right_b = np.asarray(pa.correct), np.asarray(pb.correct)
-    errors = {name: t.set_index(["kind", "label"])["errors"] for name, t in ((a, ta), (b, tb))}
+    frame = _kind_frame(pa, meta, column).rename(columns={"wrong": "wrong_a"})
+    frame["wrong_b"] = _kind_frame(pb, meta, column)["wrong"]
     rows = []
-    for (kind, label), count in ta.set_index(["kind", "label"])["count"].items():
-        mask = (kinds == kind) & (label_names == label)
-        m = mcnemar_exact(right_a[mask], right_b[mask])
-        rows.append({"kind": kind, "label": label, "count": int(count),
-                     f"{a} errors": int(errors[a][(kind, label)]), f"{b} errors": int(errors[b][(kind, label)]),
+    for (kind, label), group in frame.groupby(["kind", "label"], sort=True):
+        wrong_a, wrong_b = group["wrong_a"].to_numpy(bool), group["wrong_b"].to_numpy(bool)
+        m = mcnemar_exact(~wrong_a, ~wrong_b)
+        rows.append({"kind": kind, "label": label, "count": len(group),
+                     f"{a} errors": int(wrong_a.sum()), f"{b} errors": int(wrong_b.sum()),
                      f"only {a} right": m["a_only_correct"], f"only {b} right": m["b_only_correct"],
                      "p": m["p_value"]})
     table = pd.DataFrame(rows)
     holm = holm_adjust(dict(enumerate(table["p"])))
     table["Holm p"] = [holm[i] for i in range(len(table))]
     table[f"differ (Holm p < {alpha:g})"] = table["Holm p"] < alpha
-    return table.sort_values(["p", "count"], ascending=[True, False]).reset_index(drop=True)
+    # ties (most kinds have p = 1) stay in a fixed order: larger kinds first, then by name
+    return table.sort_values(["p", "count"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
 def kind_mcnemar_json(table: pd.DataFrame, a: str, b: str) -> dict[str, dict[str, Any]]:
